@@ -2,9 +2,9 @@ package testenv
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,5 +192,29 @@ func (p *Process) dumpLog(t testing.TB) {
 	t.Logf("output of %s (%s):\n%s", p.Cmd.String(), p.LogPath, out)
 }
 
-// errNotReady is returned when a process exits before reporting readiness.
-var errNotReady = errors.New("process exited before it was ready")
+
+// WaitTCP waits until something accepts TCP connections on addr, failing the
+// test if p (which may be nil) exits first or nothing listens within a
+// minute.
+func WaitTCP(t testing.TB, addr string, p *Process) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if p != nil {
+			select {
+			case <-p.Exited():
+				t.Fatalf("testenv: %s exited (%v) before listening on %s:\n%s", p.Cmd.String(), p.Err(), addr, p.Log())
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: nothing listening on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -168,7 +168,7 @@ func RunConformanceServer(t testing.TB, url string, extraArgs ...string) (output
 	args := append([]string{cli, "server", "--url", url, "--suite", "active", "-o", filepath.Join(dir, "results")}, extraArgs...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stop := context.AfterFunc(contextOf(t), cancel)
+	stop := context.AfterFunc(t.Context(), cancel)
 	defer stop()
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
@@ -180,14 +180,6 @@ func RunConformanceServer(t testing.TB, url string, extraArgs ...string) (output
 		err = fmt.Errorf("conformance server --url %s: %w", url, err)
 	}
 	return string(out), err
-}
-
-// contextOf returns t.Context() when t provides it, else a never-done context.
-func contextOf(t testing.TB) context.Context {
-	if c, ok := t.(interface{ Context() context.Context }); ok {
-		return c.Context()
-	}
-	return context.Background()
 }
 
 // exitDetail adds a command's stderr to an *exec.ExitError.

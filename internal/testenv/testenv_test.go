@@ -2,12 +2,19 @@ package testenv_test
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
 )
@@ -93,3 +100,87 @@ func TestFauxqsSNSFanout(t *testing.T) {
 	}
 }
 
+func TestGoEverythingServerStdio(t *testing.T) {
+	bin := testenv.GoEverythingServer(t)
+	if again := testenv.GoEverythingServer(t); again != bin {
+		t.Errorf("second call returned %q, first %q", again, bin)
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "testenv-test", Version: "0"}, nil)
+	cs, err := client.Connect(t.Context(), &mcp.CommandTransport{Command: exec.Command(bin)},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect to %s over stdio: %v", bin, err)
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ProtocolVersion; got != "2025-11-25" {
+		t.Errorf("negotiated protocol version %q", got)
+	}
+	res, err := cs.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	if len(res.Tools) == 0 {
+		t.Fatal("tools/list returned no tools")
+	}
+	names := make(map[string]bool)
+	for _, tool := range res.Tools {
+		names[tool.Name] = true
+	}
+	if !names["test_simple_text"] {
+		t.Errorf("tools/list lacks test_simple_text; got %d tools", len(res.Tools))
+	}
+}
+
+func TestGoEverythingClientBuilds(t *testing.T) {
+	bin := testenv.GoEverythingClient(t)
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("everything-client at %s: %v (mode %v)", bin, err, fi)
+	}
+}
+
+func TestNode22AndConformanceCLI(t *testing.T) {
+	node := testenv.Node(t)
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "v22.") {
+		t.Fatalf("%s --version: %q, %v", node, out, err)
+	}
+	cli := testenv.ConformanceCLI(t)
+	out, err = exec.Command(node, cli, "--version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "0.1.16" {
+		t.Fatalf("conformance --version: %q, %v", out, err)
+	}
+	out, err = exec.Command(node, cli, "list", "--server").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "server-initialize") {
+		t.Fatalf("conformance list --server: %v\n%s", err, out)
+	}
+	for _, pkg := range []string{"fauxqs", "@modelcontextprotocol/sdk", "@modelcontextprotocol/server-everything"} {
+		if _, err := os.Stat(filepath.Join(testenv.NodeDir(t), "node_modules", pkg, "package.json")); err != nil {
+			t.Errorf("package %s not installed: %v", pkg, err)
+		}
+	}
+}
+
+// TestRunConformanceServer runs one conformance scenario against the Go
+// everything-server over streamable HTTP.
+func TestRunConformanceServer(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	p := testenv.StartProcess(t, exec.Command(testenv.GoEverythingServer(t), "-http="+addr, "-stateless=false"), nil)
+	testenv.WaitTCP(t, addr, p)
+	out, err := testenv.RunConformanceServer(t, "http://"+addr, "--scenario", "server-initialize")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "server-initialize") {
+		t.Errorf("output does not mention the scenario:\n%s", out)
+	}
+}
+
+func TestBuildAsyncmcp(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(testenv.RepoRoot(t), "cmd", "asyncmcp")); err != nil {
+		t.Skipf("cmd/asyncmcp not present: %v", err)
+	}
+	bin := testenv.BuildAsyncmcp(t)
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal(err)
+	}
+}
