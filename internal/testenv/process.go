@@ -192,7 +192,6 @@ func (p *Process) dumpLog(t testing.TB) {
 	t.Logf("output of %s (%s):\n%s", p.Cmd.String(), p.LogPath, out)
 }
 
-
 // WaitTCP waits until something accepts TCP connections on addr, failing the
 // test if p (which may be nil) exits first or nothing listens within a
 // minute.
