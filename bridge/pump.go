@@ -1,0 +1,208 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// CodeServerUnavailable is the JSON-RPC error code sent to a client for each
+// of its requests that was in flight when the back connection failed, or that
+// arrived when no back connection could be opened.
+const CodeServerUnavailable = -32000
+
+// Options configures [Serve] and [Pump]. The zero value is ready to use.
+type Options struct {
+	// Logger receives one line per session start and end and per failure.
+	// If nil, slog.Default() is used.
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o == nil || o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
+}
+
+// Serve accepts sessions from l until ctx is done or l fails, and for each one
+// dials a back connection with d and runs [Pump] between them. It returns the
+// error that stopped Accept (nil when ctx was cancelled) after every session
+// it started has ended. Cancelling ctx closes every open session.
+func Serve(ctx context.Context, l Listener, d Dialer, opts *Options) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		front, err := l.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accepting session: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			DialAndPump(ctx, front, d, opts)
+		}()
+	}
+}
+
+// DialAndPump dials a back connection for the front connection and pumps
+// messages between them until either side ends. If the dial fails, every
+// request the client sends gets a JSON-RPC error naming the failure, until the
+// client closes the session or ctx is done.
+func DialAndPump(ctx context.Context, front mcp.Connection, d Dialer, opts *Options) error {
+	log := opts.logger().With("session", front.SessionID())
+	back, err := d.Dial(ctx)
+	if err != nil {
+		log.Error("cannot open back connection", "err", err)
+		refuse(ctx, front, fmt.Sprintf("MCP server unavailable: %v", err))
+		return err
+	}
+	return Pump(ctx, front, back, opts)
+}
+
+// refuse answers every request on front with an error until it ends.
+func refuse(ctx context.Context, front mcp.Connection, msg string) {
+	defer front.Close()
+	for {
+		m, err := front.Read(ctx)
+		if err != nil {
+			return
+		}
+		if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
+			front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, msg))
+		}
+	}
+}
+
+func errorResponse(id jsonrpc.ID, code int64, msg string) *jsonrpc.Response {
+	return &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: msg}}
+}
+
+// Pump forwards messages from front to back and from back to front until one
+// side ends or ctx is done, then closes both. Messages cross unchanged.
+//
+// When the back fails (for example, the MCP server process exits), each client
+// request still waiting for its answer gets a JSON-RPC error at once, with
+// code [CodeServerUnavailable], before the front is closed. When the front
+// ends (the client went away), the back is closed, which stops a child process.
+func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error {
+	log := opts.logger().With("session", front.SessionID())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		mu       sync.Mutex
+		inflight = map[jsonrpc.ID]bool{} // client requests awaiting an answer from the back
+	)
+	backErr := make(chan error, 2)
+	frontErr := make(chan error, 2)
+
+	// front → back
+	go func() {
+		for {
+			msg, err := front.Read(ctx)
+			if err != nil {
+				frontErr <- err
+				return
+			}
+			req, isCall := msg.(*jsonrpc.Request)
+			isCall = isCall && req.IsCall()
+			if isCall {
+				mu.Lock()
+				inflight[req.ID] = true
+				mu.Unlock()
+			}
+			if err := back.Write(ctx, msg); err != nil {
+				if isCall {
+					mu.Lock()
+					delete(inflight, req.ID)
+					mu.Unlock()
+					front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
+				}
+				backErr <- fmt.Errorf("writing to MCP server: %w", err)
+				return
+			}
+		}
+	}()
+
+	// back → front
+	go func() {
+		for {
+			msg, err := back.Read(ctx)
+			if err != nil {
+				backErr <- err
+				return
+			}
+			if resp, ok := msg.(*jsonrpc.Response); ok {
+				mu.Lock()
+				delete(inflight, resp.ID)
+				mu.Unlock()
+			}
+			if err := front.Write(ctx, msg); err != nil {
+				if isRejected(err) {
+					log.Warn("client side refused one message", "err", err)
+					continue
+				}
+				frontErr <- fmt.Errorf("writing to client: %w", err)
+				return
+			}
+		}
+	}()
+
+	var result error
+	select {
+	case err := <-frontErr:
+		// The client went away or the session was closed: stop the back.
+		if !isEOF(err) && ctx.Err() == nil {
+			log.Warn("client side ended", "err", err)
+			result = err
+		}
+		back.Close()
+		front.Close()
+	case err := <-backErr:
+		if ctx.Err() == nil {
+			if isEOF(err) {
+				err = errors.New("MCP server closed the connection")
+			}
+			log.Warn("server side ended", "err", err)
+			result = err
+			msg := fmt.Sprintf("MCP server unavailable: %v", err)
+			mu.Lock()
+			ids := make([]jsonrpc.ID, 0, len(inflight))
+			for id := range inflight {
+				ids = append(ids, id)
+			}
+			clear(inflight)
+			mu.Unlock()
+			for _, id := range ids {
+				front.Write(ctx, errorResponse(id, CodeServerUnavailable, msg))
+			}
+		}
+		back.Close()
+		front.Close()
+	case <-ctx.Done():
+		back.Close()
+		front.Close()
+	}
+	return result
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) || errors.Is(err, context.Canceled)
+}
+
+// isRejected reports whether err refuses a single message without breaking
+// the connection (JSON-RPC code -32005, as the Go SDK's jsonrpc2 uses).
+func isRejected(err error) bool {
+	var werr *jsonrpc.Error
+	return errors.As(err, &werr) && werr.Code == -32005
+}

@@ -1,0 +1,546 @@
+// Package httpfront is the HTTP front of the bridge: it serves MCP clients
+// over Streamable HTTP (protocol revisions 2025-03-26 to 2025-11-25) and over
+// the legacy HTTP+SSE transport (2024-11-05), at the same time, for one or
+// more named servers, and hands each client session to a [bridge.Dialer].
+//
+// Messages are forwarded raw, so every method, including ones this package
+// has never heard of (tasks/get, custom methods), crosses unchanged.
+//
+// Routes, for the default server and for each named server NAME:
+//
+//	/mcp, /mcp/                          Streamable HTTP (POST, GET, DELETE)
+//	/sse, /messages/                     HTTP+SSE
+//	/servers/NAME/mcp, /servers/NAME/sse, /servers/NAME/messages/
+//	/status                              JSON health of every server
+package httpfront
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// Options configures a [Server]. The zero value serves with safe defaults:
+// no CORS, no auth, DNS-rebinding protection for loopback listeners.
+type Options struct {
+	// AuthToken, if set, is required as "Authorization: Bearer TOKEN" on
+	// every MCP endpoint (not on /status or CORS preflights).
+	AuthToken string
+	// AllowOrigins lists origins allowed to call from a browser ("*" for
+	// any). Empty means CORS is off.
+	AllowOrigins []string
+	// ExposeHeaders are response headers a browser may read; default
+	// Mcp-Session-Id.
+	ExposeHeaders []string
+	// AllowedHosts are extra Host header values accepted even when the
+	// listener is on loopback (for example a name a reverse proxy uses).
+	AllowedHosts []string
+	// DisableHostCheck turns off the DNS-rebinding protection that, for a
+	// loopback listener, refuses requests whose Host is not a loopback name.
+	DisableHostCheck bool
+	// Stateless serves Streamable HTTP without sessions: each POST gets its
+	// own short-lived back connection, and GET and DELETE answer 405.
+	Stateless bool
+	// MaxBodyBytes bounds a POST body; default 10 MiB. Larger bodies get 413.
+	MaxBodyBytes int64
+	// MaxSessions bounds open sessions per server; default 1000. Past it,
+	// new sessions get 503.
+	MaxSessions int
+	// SessionTimeout closes sessions with no request and no attached stream
+	// for this long; zero means 30 minutes, negative means never.
+	SessionTimeout time.Duration
+	// EventLimit bounds the events kept per session for resumption with
+	// Last-Event-ID; default 1000.
+	EventLimit int
+	// EventTTL is how long a finished stream's events stay resumable;
+	// default 5 minutes.
+	EventTTL time.Duration
+	// KeepAlive is the interval of SSE comment lines on idle streams;
+	// default 25s.
+	KeepAlive time.Duration
+	// Logger receives a line per refused request and per session event. If
+	// nil, slog.Default() is used.
+	Logger *slog.Logger
+}
+
+func (o *Options) eventLimit() int {
+	if o.EventLimit > 0 {
+		return o.EventLimit
+	}
+	return 1000
+}
+
+func (o *Options) eventTTL() time.Duration {
+	if o.EventTTL > 0 {
+		return o.EventTTL
+	}
+	return 5 * time.Minute
+}
+
+func (o *Options) keepAlive() time.Duration {
+	if o.KeepAlive > 0 {
+		return o.KeepAlive
+	}
+	return 25 * time.Second
+}
+
+func (o *Options) maxBody() int64 {
+	if o.MaxBodyBytes > 0 {
+		return o.MaxBodyBytes
+	}
+	return 10 << 20
+}
+
+func (o *Options) maxSessions() int {
+	if o.MaxSessions > 0 {
+		return o.MaxSessions
+	}
+	return 1000
+}
+
+func (o *Options) sessionTimeout() time.Duration {
+	switch {
+	case o.SessionTimeout < 0:
+		return 0
+	case o.SessionTimeout == 0:
+		return 30 * time.Minute
+	}
+	return o.SessionTimeout
+}
+
+// A Server is an http.Handler serving one or more MCP servers. Create it with
+// [New], add servers with [Server.Handle], and stop it with [Server.Close].
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	ctx      context.Context // parent of every session's bridge
+	cancel   context.CancelFunc
+	loopback bool
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint
+	mux       *http.ServeMux
+	wg        sync.WaitGroup
+	stopSweep chan struct{}
+	closeOnce sync.Once
+}
+
+// StatusFunc reports the health of a server's back for /status. Healthy false
+// makes /status answer 503.
+type StatusFunc func() (healthy bool, detail any)
+
+// An endpoint is one MCP server reachable at a route prefix.
+type endpoint struct {
+	srv    *Server
+	name   string
+	prefix string
+	dialer bridge.Dialer
+	status StatusFunc
+	opts   *Options
+
+	mu           sync.Mutex
+	sessions     map[string]*session
+	lastActivity time.Time
+	total        int64
+}
+
+// New returns a Server with the given options. listenAddr is the address the
+// server will listen on; it decides whether DNS-rebinding protection applies
+// (it does for loopback addresses).
+func New(listenAddr string, opts Options) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		ctx:       ctx,
+		cancel:    cancel,
+		loopback:  isLoopbackAddr(listenAddr),
+		endpoints: map[string]*endpoint{},
+		mux:       http.NewServeMux(),
+		stopSweep: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.mux.HandleFunc("/status", s.serveStatus)
+	go s.sweepIdle()
+	return s
+}
+
+// Handle makes an MCP server reachable: name "" is the default server at /mcp,
+// /sse and /messages/; any other name is served under /servers/NAME/. Each
+// client session gets its own back connection from d. status, if not nil,
+// adds the back's health to /status.
+func (s *Server) Handle(name string, d bridge.Dialer, status StatusFunc) {
+	prefix := ""
+	if name != "" {
+		prefix = "/servers/" + name
+	}
+	ep := &endpoint{srv: s, name: name, prefix: prefix, dialer: d, status: status, opts: &s.opts, sessions: map[string]*session{}}
+	s.mu.Lock()
+	s.endpoints[name] = ep
+	s.mu.Unlock()
+	s.mux.HandleFunc(prefix+"/mcp", ep.serveStreamable)
+	s.mux.HandleFunc(prefix+"/mcp/", ep.serveStreamable)
+	s.mux.HandleFunc(prefix+"/sse", ep.serveSSE)
+	s.mux.HandleFunc(prefix+"/messages/", ep.serveMessages)
+	s.mux.HandleFunc(prefix+"/messages", ep.serveMessages)
+}
+
+// ServeHTTP applies host and origin checks and CORS, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r.Host) {
+		s.log.Warn("refused request: Host not allowed (DNS rebinding protection)", "host", r.Host, "path", r.URL.Path)
+		httpError(w, http.StatusForbidden, "Forbidden: Host header not allowed")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		allowed := s.originAllowed(origin, r.Host)
+		if !allowed {
+			s.log.Warn("refused request: Origin not allowed", "origin", origin, "path", r.URL.Path)
+			httpError(w, http.StatusForbidden, "Forbidden: Origin not allowed")
+			return
+		}
+		if len(s.opts.AllowOrigins) > 0 {
+			s.setCORS(w, r, origin)
+			if r.Method == http.MethodOptions {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) {
+	h := w.Header()
+	if slices.Contains(s.opts.AllowOrigins, "*") {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	}
+	expose := s.opts.ExposeHeaders
+	if len(expose) == 0 {
+		expose = []string{"Mcp-Session-Id"}
+	}
+	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+}
+
+func (s *Server) originAllowed(origin, host string) bool {
+	for _, o := range s.opts.AllowOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	// Same-origin requests are fine: the page came from this server.
+	if i := strings.Index(origin, "://"); i >= 0 && strings.EqualFold(origin[i+3:], host) {
+		return true
+	}
+	return false
+}
+
+func (s *Server) hostAllowed(host string) bool {
+	if !s.loopback || s.opts.DisableHostCheck {
+		return true
+	}
+	for _, h := range s.opts.AllowedHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// authorized checks the bearer token in constant time and writes 401 if it
+// is missing or wrong.
+func (ep *endpoint) authorized(w http.ResponseWriter, r *http.Request) bool {
+	want := ep.opts.AuthToken
+	if want == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1 {
+		return true
+	}
+	ep.srv.log.Warn("refused request: missing or wrong bearer token", "path", r.URL.Path, "remote", r.RemoteAddr)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="asyncmcp"`)
+	httpError(w, http.StatusUnauthorized, "Unauthorized: a valid bearer token is required")
+	return false
+}
+
+func (ep *endpoint) lookup(id string) *session {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	s := ep.sessions[id]
+	if s != nil {
+		ep.lastActivity = time.Now()
+	}
+	return s
+}
+
+func (ep *endpoint) forget(s *session) {
+	ep.mu.Lock()
+	if ep.sessions[s.id] == s {
+		delete(ep.sessions, s.id)
+	}
+	ep.mu.Unlock()
+}
+
+// start dials a back connection for a new session, registers the session and
+// runs the bridge for it. It fails when the session limit is reached or the
+// back cannot be opened.
+func (ep *endpoint) start(ctx context.Context, legacy bool, version string, register bool) (*session, int, error) {
+	if register {
+		ep.mu.Lock()
+		n := len(ep.sessions)
+		ep.mu.Unlock()
+		if n >= ep.opts.maxSessions() {
+			return nil, http.StatusServiceUnavailable, fmt.Errorf("session limit of %d reached; try again later", ep.opts.maxSessions())
+		}
+	}
+	back, err := ep.dialer.Dial(ctx)
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("MCP server unavailable: %w", err)
+	}
+	s := newSession(newSessionID(), ep, legacy, version)
+	if register {
+		ep.mu.Lock()
+		ep.sessions[s.id] = s
+		ep.lastActivity = time.Now()
+		ep.total++
+		ep.mu.Unlock()
+	}
+	srv := ep.srv
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		bridge.Pump(srv.ctx, s, back, &bridge.Options{Logger: srv.log.With("server", ep.name)})
+	}()
+	return s, 0, nil
+}
+
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sweepIdle closes sessions that have been idle longer than the timeout.
+func (s *Server) sweepIdle() {
+	timeout := s.opts.sessionTimeout()
+	if timeout == 0 {
+		return
+	}
+	t := time.NewTicker(min(timeout/4, 30*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-t.C:
+		}
+		var idle []*session
+		s.mu.Lock()
+		for _, ep := range s.endpoints {
+			ep.mu.Lock()
+			for _, sess := range ep.sessions {
+				if since := sess.idleSince(); !since.IsZero() && time.Since(since) > timeout {
+					idle = append(idle, sess)
+				}
+			}
+			ep.mu.Unlock()
+		}
+		s.mu.Unlock()
+		for _, sess := range idle {
+			s.log.Info("closing idle session", "session", sess.id, "idle_timeout", timeout)
+			sess.Close()
+		}
+	}
+}
+
+// Close ends every session, which stops their back connections (and child
+// processes), and waits for them to finish.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stopSweep)
+		var all []*session
+		s.mu.Lock()
+		for _, ep := range s.endpoints {
+			ep.mu.Lock()
+			for _, sess := range ep.sessions {
+				all = append(all, sess)
+			}
+			ep.mu.Unlock()
+		}
+		s.mu.Unlock()
+		for _, sess := range all {
+			sess.Close()
+		}
+		s.cancel()
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// serveStatus reports, per server, the sessions open, the last activity and
+// the health of its back. It answers 503 when any back is unhealthy.
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	type serverStatus struct {
+		Healthy      bool      `json:"healthy"`
+		Sessions     int       `json:"sessions"`
+		SessionsEver int64     `json:"sessions_total"`
+		LastActivity time.Time `json:"last_activity,omitzero"`
+		Back         any       `json:"back,omitempty"`
+	}
+	out := struct {
+		Status  string                  `json:"status"`
+		Servers map[string]serverStatus `json:"servers"`
+	}{Status: "ok", Servers: map[string]serverStatus{}}
+	s.mu.Lock()
+	names := make([]string, 0, len(s.endpoints))
+	for n := range s.endpoints {
+		names = append(names, n)
+	}
+	s.mu.Unlock()
+	sort.Strings(names)
+	for _, n := range names {
+		s.mu.Lock()
+		ep := s.endpoints[n]
+		s.mu.Unlock()
+		ep.mu.Lock()
+		st := serverStatus{Healthy: true, Sessions: len(ep.sessions), SessionsEver: ep.total, LastActivity: ep.lastActivity}
+		ep.mu.Unlock()
+		if ep.status != nil {
+			st.Healthy, st.Back = ep.status()
+		}
+		if !st.Healthy {
+			out.Status = "unhealthy"
+		}
+		key := n
+		if key == "" {
+			key = "default"
+		}
+		out.Servers[key] = st
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if out.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// httpError writes a plain JSON error body.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"error": msg})
+}
+
+// rpcError writes an HTTP error whose body is a JSON-RPC error response.
+func rpcError(w http.ResponseWriter, status int, id jsonrpc.ID, code int64, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	body := map[string]any{"jsonrpc": "2.0", "id": id.Raw(), "error": map[string]any{"code": code, "message": msg}}
+	json.NewEncoder(w).Encode(body)
+}
+
+// readBody reads a POST body within the size limit.
+func (ep *endpoint) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	limit := ep.opts.maxBody()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			ep.srv.log.Warn("refused request: body too large", "limit", limit, "path", r.URL.Path)
+			rpcError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, fmt.Sprintf("request body larger than %d bytes", limit))
+			return nil, false
+		}
+		ep.srv.log.Warn("refused request: reading body failed", "err", err)
+		rpcError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "could not read request body")
+		return nil, false
+	}
+	return body, true
+}
+
+// decodeOne parses a POST body holding one JSON-RPC message, writing the
+// error status itself when it cannot.
+func (ep *endpoint) decodeOne(w http.ResponseWriter, body []byte) (jsonrpc.Message, bool) {
+	trimmed := strings.TrimSpace(string(body))
+	if strings.HasPrefix(trimmed, "[") {
+		ep.srv.log.Warn("refused request: JSON-RPC batch")
+		rpcError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported; send one message per request")
+		return nil, false
+	}
+	if !json.Valid(body) {
+		ep.srv.log.Warn("refused request: malformed JSON", "body", truncate(body, 200))
+		rpcError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "Parse error: body is not valid JSON")
+		return nil, false
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		ep.srv.log.Warn("refused request: not a JSON-RPC message", "err", err, "body", truncate(body, 200))
+		rpcError(w, http.StatusBadRequest, rawID(body), jsonrpc.CodeInvalidRequest, "Invalid Request: "+err.Error())
+		return nil, false
+	}
+	return msg, true
+}
+
+// rawID extracts a usable id from an invalid message, for the error reply.
+func rawID(body []byte) jsonrpc.ID {
+	var m struct {
+		ID any `json:"id"`
+	}
+	json.Unmarshal(body, &m)
+	id, _ := jsonrpc.MakeID(m.ID)
+	return id
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

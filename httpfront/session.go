@@ -1,0 +1,311 @@
+package httpfront
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// A session is one client session at an endpoint. It is the front
+// [mcp.Connection] that the bridge pumps: Read yields what the client POSTs,
+// Write routes what the server sends to the right SSE stream.
+type session struct {
+	id     string
+	ep     *endpoint
+	legacy bool // HTTP+SSE (2024-11-05): everything goes on one stream
+
+	in     chan jsonrpc.Message
+	closed chan struct{}
+	once   sync.Once
+
+	mu         sync.Mutex
+	streams    map[string]*stream
+	order      []*stream // POST streams in creation order, for eviction and routing
+	standalone *stream   // the GET stream (or the legacy stream)
+	byReq      map[jsonrpc.ID]*stream
+	byProgress map[string]*stream
+	nextStream int
+	events     int // events held in all streams
+	version    string
+	lastActive time.Time
+}
+
+func newSession(id string, ep *endpoint, legacy bool, version string) *session {
+	s := &session{
+		id:         id,
+		ep:         ep,
+		legacy:     legacy,
+		in:         make(chan jsonrpc.Message, 16),
+		closed:     make(chan struct{}),
+		streams:    map[string]*stream{},
+		byReq:      map[jsonrpc.ID]*stream{},
+		byProgress: map[string]*stream{},
+		version:    version,
+		lastActive: time.Now(),
+	}
+	s.standalone = s.newStreamLocked(true)
+	return s
+}
+
+// A stream is one SSE stream of a session: the response stream of one POST,
+// or the standalone GET stream. Its events are kept, up to a limit, so that a
+// client can resume it with Last-Event-ID.
+type stream struct {
+	id         string
+	standalone bool
+	events     []event // events still held; first has index base
+	base       int     // index of events[0]
+	next       int     // index of the next event
+	pending    int     // requests on this stream still waiting for a response
+	delivered  int     // index after the last event written to any client
+	done       bool    // every response delivered: the stream ends once flushed
+	doneAt     time.Time
+	wake       chan struct{} // signalled when events arrive or the stream ends
+	owner      chan struct{} // closed to tell the attached writer to let go
+}
+
+type event struct {
+	data []byte
+}
+
+// eventID names the position after event idx: resuming from it replays
+// events idx+1 onwards. The priming event of a stream carries position 0.
+func (st *stream) eventID(idx int) string { return st.id + "_" + strconv.Itoa(idx+1) }
+
+func (st *stream) signal() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) newStreamLocked(standalone bool) *stream {
+	st := &stream{id: strconv.Itoa(s.nextStream), standalone: standalone, wake: make(chan struct{}, 1)}
+	s.nextStream++
+	s.streams[st.id] = st
+	if !standalone {
+		s.order = append(s.order, st)
+	}
+	return st
+}
+
+// SessionID implements mcp.Connection.
+func (s *session) SessionID() string { return s.id }
+
+// Read returns the next message the client sent.
+func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
+	select {
+	case m := <-s.in:
+		return m, nil
+	case <-s.closed:
+		return nil, mcp.ErrConnectionClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// deliver hands a client message to the bridge.
+func (s *session) deliver(ctx context.Context, m jsonrpc.Message) error {
+	select {
+	case s.in <- m:
+		return nil
+	case <-s.closed:
+		return mcp.ErrConnectionClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// openRequestStream creates the response stream for a POSTed request, before
+// the request is handed on, so its response cannot arrive unrouted.
+func (s *session) openRequestStream(req *jsonrpc.Request) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked()
+	st := s.newStreamLocked(false)
+	st.pending = 1
+	s.byReq[req.ID] = st
+	if tok := progressToken(req.Params); tok != "" {
+		s.byProgress[tok] = st
+	}
+	return st
+}
+
+// Write routes a message from the server: a response to the stream of its
+// request; a progress notification to the stream of the request that asked
+// for progress; anything else to the newest open request stream, or to the
+// standalone stream when no request is open.
+func (s *session) Write(ctx context.Context, m jsonrpc.Message) error {
+	data, err := jsonrpc.EncodeMessage(m)
+	if err != nil {
+		return fmt.Errorf("encoding message: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.closed:
+		return mcp.ErrConnectionClosed
+	default:
+	}
+	var st *stream
+	switch m := m.(type) {
+	case *jsonrpc.Response:
+		if target, ok := s.byReq[m.ID]; ok {
+			delete(s.byReq, m.ID)
+			target.pending--
+			st = target
+		}
+	case *jsonrpc.Request:
+		if m.Method == "notifications/progress" {
+			st = s.byProgress[progressToken(m.Params)]
+		}
+		if st == nil && !s.legacy {
+			for i := len(s.order) - 1; i >= 0; i-- {
+				if c := s.order[i]; c.pending > 0 {
+					st = c
+					break
+				}
+			}
+		}
+	}
+	if st == nil || s.legacy {
+		st = s.standalone
+	}
+	s.appendLocked(st, data)
+	if !st.standalone && st.pending == 0 && !st.done {
+		st.done = true
+		st.doneAt = time.Now()
+		for tok, p := range s.byProgress {
+			if p == st {
+				delete(s.byProgress, tok)
+			}
+		}
+	}
+	st.signal()
+	return nil
+}
+
+func (s *session) appendLocked(st *stream, data []byte) {
+	st.events = append(st.events, event{data: data})
+	st.next++
+	s.events++
+	s.evictLocked()
+}
+
+// evictLocked keeps the number of held events within the endpoint's limit,
+// dropping the oldest events of finished streams first, then the oldest of
+// any stream.
+func (s *session) evictLocked() {
+	limit := s.ep.opts.eventLimit()
+	for s.events > limit {
+		var victim *stream
+		for _, st := range s.order {
+			if st.done && len(st.events) > 0 {
+				victim = st
+				break
+			}
+		}
+		if victim == nil {
+			for _, st := range append([]*stream{s.standalone}, s.order...) {
+				if len(st.events) > 0 {
+					victim = st
+					break
+				}
+			}
+		}
+		if victim == nil {
+			return
+		}
+		victim.events = victim.events[1:]
+		victim.base++
+		s.events--
+	}
+}
+
+// sweepLocked forgets finished streams older than the retention period.
+func (s *session) sweepLocked() {
+	ttl := s.ep.opts.eventTTL()
+	keep := s.order[:0]
+	for _, st := range s.order {
+		if st.done && time.Since(st.doneAt) > ttl {
+			s.events -= len(st.events)
+			delete(s.streams, st.id)
+			continue
+		}
+		keep = append(keep, st)
+	}
+	clear(s.order[len(keep):])
+	s.order = keep
+}
+
+// Close ends the session: the bridge stops the back, and open streams end
+// once they have flushed what they hold.
+func (s *session) Close() error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		close(s.closed)
+		for _, st := range s.streams {
+			st.signal()
+		}
+		s.mu.Unlock()
+		s.ep.forget(s)
+	})
+	return nil
+}
+
+func (s *session) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *session) touch() {
+	s.mu.Lock()
+	s.lastActive = time.Now()
+	s.mu.Unlock()
+}
+
+// idleSince reports when the session was last used, or the zero time if a
+// client is attached to one of its streams right now.
+func (s *session) idleSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.streams {
+		if st.owner != nil {
+			return time.Time{}
+		}
+	}
+	return s.lastActive
+}
+
+// progressToken returns params._meta.progressToken as a string key, or "".
+func progressToken(params json.RawMessage) string {
+	if len(params) == 0 || !bytes.Contains(params, []byte("progressToken")) {
+		return ""
+	}
+	var p struct {
+		Meta struct {
+			ProgressToken json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+		ProgressToken json.RawMessage `json:"progressToken"` // in notifications/progress
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	tok := p.Meta.ProgressToken
+	if len(tok) == 0 {
+		tok = p.ProgressToken
+	}
+	return strings.TrimSpace(string(tok))
+}

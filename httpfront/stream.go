@@ -1,0 +1,130 @@
+package httpfront
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// writeSSEHeaders starts an SSE response.
+func writeSSEHeaders(w http.ResponseWriter, sessionID string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	if sessionID != "" {
+		h.Set("Mcp-Session-Id", sessionID)
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveStream writes the events of st from index from onwards to w, then
+// waits for more, until the stream is finished and flushed, the session
+// closes, the client goes away, or another request takes the stream over.
+func (s *session) serveStream(w http.ResponseWriter, r *http.Request, st *stream, from int, prime bool) {
+	flusher, _ := w.(http.Flusher)
+	bw := bufio.NewWriterSize(w, 8<<10)
+	flush := func() bool {
+		if bw.Flush() != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+
+	s.mu.Lock()
+	if st.owner != nil {
+		close(st.owner) // a reconnecting client takes the stream over
+	}
+	mine := make(chan struct{})
+	st.owner = mine
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if st.owner == mine {
+			st.owner = nil
+		}
+		s.lastActive = time.Now()
+		s.mu.Unlock()
+	}()
+
+	if prime && !s.legacy {
+		// A priming event gives the client an id to resume from before any
+		// message has been sent.
+		bw.WriteString("id: " + st.id + "_" + strconv.Itoa(from) + "\ndata: \n\n")
+	}
+	if !flush() {
+		return
+	}
+
+	keepAlive := s.ep.opts.keepAlive()
+	ticker := time.NewTicker(keepAlive)
+	defer ticker.Stop()
+	cursor := from
+	var batch [][]byte
+	for {
+		s.mu.Lock()
+		if cursor < st.base {
+			cursor = st.base // those events were evicted
+		}
+		batch = batch[:0]
+		for i := cursor; i < st.next; i++ {
+			batch = append(batch, st.events[i-st.base].data)
+		}
+		first := cursor
+		cursor = st.next
+		if cursor > st.delivered {
+			st.delivered = cursor
+		}
+		finished := st.done && !st.standalone
+		closed := s.isClosed()
+		s.mu.Unlock()
+
+		for i, data := range batch {
+			if s.legacy {
+				bw.WriteString("event: message\ndata: ")
+			} else {
+				bw.WriteString("id: " + st.eventID(first+i) + "\nevent: message\ndata: ")
+			}
+			bw.Write(data)
+			bw.WriteString("\n\n")
+		}
+		if len(batch) > 0 && !flush() {
+			return
+		}
+		if finished || closed {
+			return
+		}
+		select {
+		case <-st.wake:
+		case <-s.closed:
+		case <-mine:
+			return
+		case <-r.Context().Done():
+			return
+		case <-ticker.C:
+			bw.WriteString(": keep-alive\n\n")
+			if !flush() {
+				return
+			}
+		}
+	}
+}
+
+// parseLastEventID splits "<stream>_<position>".
+func parseLastEventID(v string) (streamID string, pos int, ok bool) {
+	i := strings.LastIndexByte(v, '_')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(v[i+1:])
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return v[:i], n, true
+}

@@ -1,0 +1,434 @@
+// Package stdio carries MCP over standard input and output: [Command] runs an
+// MCP server as a child process (a back), and [Listener] serves the one client
+// session that reaches this process on its own stdin and stdout (a front).
+package stdio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// DefaultMaxLineBytes is the longest newline-delimited message accepted from a
+// child or from stdin when no limit is configured.
+const DefaultMaxLineBytes = 16 << 20
+
+// A Command is a [bridge.Dialer] that starts a new MCP server process for each
+// session and talks to it over the process's stdin and stdout, one JSON-RPC
+// message per line.
+//
+// The child's stderr goes to the Logger, one log line per line of output.
+// Closing a connection stops its child: stdin is closed, then SIGTERM is sent
+// after TerminateTimeout, then SIGKILL after another TerminateTimeout. The
+// child runs in its own process group, and the signals reach the whole group,
+// so helpers it spawned (npx, uvx) stop too.
+//
+// If children keep dying soon after they start, Dial refuses new sessions for
+// a growing backoff period rather than fork a crashing server in a loop.
+type Command struct {
+	// Path and Args name the program and its arguments (Args excludes the
+	// program name).
+	Path string
+	Args []string
+	// Env adds KEY=VALUE entries to the child's environment.
+	Env []string
+	// PassEnvironment gives the child this process's whole environment (plus
+	// Env). When false, the child gets only PATH, HOME and a few locale
+	// settings, plus Env.
+	PassEnvironment bool
+	// Dir is the child's working directory; empty means the current one.
+	Dir string
+	// TerminateTimeout is how long each stopping step waits; zero means 5s.
+	TerminateTimeout time.Duration
+	// MaxLineBytes bounds one message from the child; zero means
+	// DefaultMaxLineBytes.
+	MaxLineBytes int
+	// Logger receives the child's stderr and lifecycle events. If nil,
+	// slog.Default() is used.
+	Logger *slog.Logger
+
+	mu          sync.Mutex
+	alive       int
+	started     int64
+	crashes     int // consecutive unexpected exits soon after start
+	lastExit    string
+	lastExitAt  time.Time
+	notBefore   time.Time
+	lastContact atomic.Int64 // unix nanos of the last message either way
+}
+
+// CommandStatus is a snapshot of a [Command]'s children.
+type CommandStatus struct {
+	Alive        int       `json:"children_alive"`
+	Started      int64     `json:"children_started"`
+	LastExit     string    `json:"last_exit,omitempty"`
+	LastExitAt   time.Time `json:"last_exit_at,omitzero"`
+	LastActivity time.Time `json:"last_activity,omitzero"`
+	// Crashing is true while the last children died on their own soon after
+	// starting, and new sessions are being refused for a while.
+	Crashing   bool      `json:"crashing"`
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+}
+
+// Status reports the children's state.
+func (c *Command) Status() CommandStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := CommandStatus{
+		Alive:      c.alive,
+		Started:    c.started,
+		LastExit:   c.lastExit,
+		LastExitAt: c.lastExitAt,
+		Crashing:   c.crashes >= crashThreshold,
+	}
+	if time.Now().Before(c.notBefore) {
+		s.RetryAfter = c.notBefore
+	}
+	if n := c.lastContact.Load(); n != 0 {
+		s.LastActivity = time.Unix(0, n)
+	}
+	return s
+}
+
+const (
+	crashThreshold = 3                // consecutive quick deaths before backoff starts
+	quickDeath     = 10 * time.Second // a child that dies sooner than this counts as crashing
+	maxBackoff     = 30 * time.Second
+)
+
+func (c *Command) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.Default()
+	}
+	return c.Logger
+}
+
+func (c *Command) environ() []string {
+	var env []string
+	if c.PassEnvironment {
+		env = os.Environ()
+	} else {
+		for _, k := range []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT"} {
+			if v, ok := os.LookupEnv(k); ok {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	return append(env, c.Env...)
+}
+
+// Dial starts a child process and returns a connection to it.
+func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
+	c.mu.Lock()
+	if wait := time.Until(c.notBefore); wait > 0 {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%s keeps exiting right after it starts (last: %s); next start allowed in %s", c.Path, c.lastExit, wait.Round(time.Second))
+	}
+	c.mu.Unlock()
+
+	cmd := exec.Command(c.Path, c.Args...)
+	cmd.Env = c.environ()
+	cmd.Dir = c.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
+	}
+	td := c.TerminateTimeout
+	if td <= 0 {
+		td = 5 * time.Second
+	}
+	log := c.logger().With("pid", cmd.Process.Pid)
+	log.Debug("started MCP server", "cmd", c.Path, "args", c.Args)
+	c.mu.Lock()
+	c.alive++
+	c.started++
+	c.mu.Unlock()
+
+	conn := &childConn{
+		cmd:       cmd,
+		stdin:     stdin,
+		lines:     newLineReader(stdout, c.maxLine()),
+		log:       log,
+		exited:    make(chan struct{}),
+		closing:   make(chan struct{}),
+		terminate: td,
+		touch:     func() { c.lastContact.Store(time.Now().UnixNano()) },
+		id:        fmt.Sprintf("pid-%d", cmd.Process.Pid),
+	}
+	startedAt := time.Now()
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			log.Info("server stderr", "line", sc.Text())
+		}
+	}()
+	go func() {
+		<-stderrDone
+		err := cmd.Wait()
+		conn.exitErr = err
+		close(conn.exited)
+		deliberate := conn.closed.Load()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.alive--
+		c.lastExitAt = time.Now()
+		switch {
+		case err != nil:
+			c.lastExit = err.Error()
+		default:
+			c.lastExit = "exit status 0"
+		}
+		if deliberate {
+			c.crashes = 0
+			log.Debug("MCP server stopped", "status", c.lastExit)
+			return
+		}
+		log.Warn("MCP server exited on its own", "status", c.lastExit)
+		if time.Since(startedAt) < quickDeath {
+			c.crashes++
+		} else {
+			c.crashes = 1
+		}
+		if c.crashes >= crashThreshold {
+			backoff := time.Second << min(c.crashes-crashThreshold, 5)
+			backoff = min(backoff, maxBackoff)
+			c.notBefore = time.Now().Add(backoff)
+		}
+	}()
+	return conn, nil
+}
+
+func (c *Command) maxLine() int {
+	if c.MaxLineBytes > 0 {
+		return c.MaxLineBytes
+	}
+	return DefaultMaxLineBytes
+}
+
+type childConn struct {
+	id        string
+	cmd       *exec.Cmd
+	stdin     io.WriteCloser
+	lines     *lineReader
+	log       *slog.Logger
+	touch     func()
+	terminate time.Duration
+
+	wmu       sync.Mutex
+	exited    chan struct{}
+	exitErr   error
+	closing   chan struct{}
+	closeOnce sync.Once
+	closed    atomic.Bool
+}
+
+func (c *childConn) SessionID() string { return "" }
+
+func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		line, err := c.lines.next(ctx, c.closing, c.log)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				<-c.exited
+				if c.exitErr != nil {
+					return nil, fmt.Errorf("MCP server exited: %v: %w", c.exitErr, io.EOF)
+				}
+				return nil, fmt.Errorf("MCP server exited: %w", io.EOF)
+			}
+			return nil, err
+		}
+		msg, err := jsonrpc.DecodeMessage(line)
+		if err != nil {
+			// Servers sometimes print banners or debug text on stdout; that
+			// is their bug, not a reason to drop the session.
+			c.log.Warn("ignoring non-JSON-RPC line from MCP server stdout", "line", truncate(line, 200), "err", err)
+			continue
+		}
+		c.touch()
+		return msg, nil
+	}
+}
+
+func (c *childConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	data, err := jsonrpc.EncodeMessage(msg)
+	if err != nil {
+		return fmt.Errorf("encoding message: %w", err)
+	}
+	data = append(data, '\n')
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return mcp.ErrConnectionClosed
+	}
+	select {
+	case <-c.exited:
+		return fmt.Errorf("MCP server exited: %v", c.exitErr)
+	default:
+	}
+	if _, err := c.stdin.Write(data); err != nil {
+		return fmt.Errorf("writing to MCP server stdin: %w", err)
+	}
+	c.touch()
+	return nil
+}
+
+// Close stops the child: stdin closed, then SIGTERM, then SIGKILL, each step
+// waiting up to the terminate timeout.
+func (c *childConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		close(c.closing)
+		c.lines.close()
+		c.wmu.Lock()
+		c.stdin.Close()
+		c.wmu.Unlock()
+		pgid := c.cmd.Process.Pid
+		select {
+		case <-c.exited:
+		case <-time.After(c.terminate):
+			c.log.Warn("MCP server did not exit after stdin closed; sending SIGTERM")
+			syscall.Kill(-pgid, syscall.SIGTERM)
+			select {
+			case <-c.exited:
+			case <-time.After(c.terminate):
+				c.log.Warn("MCP server did not exit after SIGTERM; sending SIGKILL")
+				syscall.Kill(-pgid, syscall.SIGKILL)
+				<-c.exited
+			}
+		}
+		// Stop any helper processes the child left behind in its group.
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	})
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// errLineTooLong marks a line that exceeded the limit; the line is skipped.
+var errLineTooLong = errors.New("message too long")
+
+// lineReader reads newline-delimited messages on its own goroutine so that
+// Read can be unblocked by ctx or Close.
+type lineReader struct {
+	ch   chan lineResult
+	stop chan struct{}
+	once sync.Once
+	max  int
+}
+
+type lineResult struct {
+	line []byte
+	err  error
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	lr := &lineReader{ch: make(chan lineResult, 16), stop: make(chan struct{}), max: max}
+	go lr.run(bufio.NewReaderSize(r, 64<<10))
+	return lr
+}
+
+// close stops the reading goroutine once its reader returns.
+func (lr *lineReader) close() { lr.once.Do(func() { close(lr.stop) }) }
+
+func (lr *lineReader) send(r lineResult) bool {
+	select {
+	case lr.ch <- r:
+		return true
+	case <-lr.stop:
+		return false
+	}
+}
+
+func (lr *lineReader) run(br *bufio.Reader) {
+	defer close(lr.ch)
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > lr.max {
+			// Skip the rest of the oversized line and report it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			buf = buf[:0]
+			if !lr.send(lineResult{err: fmt.Errorf("%w: longer than %d bytes", errLineTooLong, lr.max)}) {
+				return
+			}
+			if err != nil {
+				lr.send(lineResult{err: err})
+				return
+			}
+			continue
+		}
+		buf = append(buf, chunk...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if line := bytes.TrimSpace(buf); len(line) > 0 {
+			if !lr.send(lineResult{line: bytes.Clone(line)}) {
+				return
+			}
+		}
+		buf = buf[:0]
+		if err != nil {
+			lr.send(lineResult{err: err})
+			return
+		}
+	}
+}
+
+// next returns the next line. Oversized lines are logged and skipped.
+func (lr *lineReader) next(ctx context.Context, closing <-chan struct{}, log *slog.Logger) ([]byte, error) {
+	for {
+		select {
+		case r, ok := <-lr.ch:
+			if !ok {
+				return nil, io.EOF
+			}
+			if errors.Is(r.err, errLineTooLong) {
+				log.Error("dropping oversized message", "err", r.err)
+				continue
+			}
+			if r.err != nil {
+				return nil, r.err
+			}
+			return r.line, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-closing:
+			return nil, mcp.ErrConnectionClosed
+		}
+	}
+}
