@@ -1,0 +1,595 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Defaults of [ServerOptions].
+const (
+	DefaultMaxSessions  = 1000
+	DefaultMaxBodyBytes = 4 << 20
+	DefaultRetries      = 4
+	DefaultTimeout      = 10 * time.Second
+	DefaultRetryBackoff = 250 * time.Millisecond
+	maxRetryBackoff     = 30 * time.Second
+	maxUndelivered      = 1000
+)
+
+// ServerOptions configures a [Server]. The zero value is usable: it accepts
+// up to 1000 sessions, signs every delivery with a secret generated per
+// session, and delivers only to webhook hosts in AllowedWebhookHosts (none by
+// default, so set it or AllowLoopback).
+type ServerOptions struct {
+	// MaxSessions caps concurrent sessions; an initialize beyond it gets
+	// HTTP 503. Zero means DefaultMaxSessions; negative means no limit.
+	MaxSessions int
+	// MaxBodyBytes caps a client POST body; a larger one gets HTTP 413.
+	// Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Secret signs every delivery. If empty, each session gets a fresh
+	// secret, returned to the client in the initialize reply
+	// ("webhook_secret"); if set, it is never sent and the client must be
+	// configured with the same value.
+	Secret string
+	// AllowedWebhookHosts lists the hosts the server may deliver to:
+	// "host", "host:port", "*.example.com" or "*" (any host). An initialize
+	// whose webhookUrl is elsewhere gets HTTP 403.
+	AllowedWebhookHosts []string
+	// AllowLoopback also allows localhost and loopback IPs (development).
+	AllowLoopback bool
+	// Retries is how many times a failed delivery is retried (network
+	// errors, 408, 429 and 5xx). Zero means DefaultRetries; negative means none.
+	Retries int
+	// Timeout bounds one delivery attempt. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// RetryBackoff is the base of the exponential backoff between attempts
+	// (full jitter, capped at 30s). Zero means DefaultRetryBackoff.
+	RetryBackoff time.Duration
+	// HTTPClient makes deliveries. Nil means a client with pooled
+	// connections. Redirects are never followed, whatever client is given.
+	HTTPClient *http.Client
+	// Logger receives log lines. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Server is the server side of the asyncmcp webhook transport. It is an
+// [http.Handler], conventionally mounted at [DefaultPath], that takes client
+// messages by POST and answers each at once; and it is a bridge.Listener
+// whose Accept yields one [mcp.Connection] per client session. Writes on a
+// connection are delivered by signed POST to the webhook URL the client gave
+// in initialize params._meta.webhookUrl.
+//
+// Besides POST, the handler answers DELETE (end the session named by
+// X-Session-ID) and GET (status of that session, including responses whose
+// delivery failed).
+type Server struct {
+	opts   ServerOptions
+	client *http.Client
+	log    *slog.Logger
+
+	acceptCh chan *serverSession
+	done     chan struct{}
+	once     sync.Once
+
+	mu       sync.Mutex
+	sessions map[string]*serverSession
+	byClient map[string]string // client id -> last initialized session
+}
+
+// NewServer returns a Server configured by opts (nil means all defaults).
+func NewServer(opts *ServerOptions) *Server {
+	var o ServerOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = DefaultMaxSessions
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Retries == 0 {
+		o.Retries = DefaultRetries
+	} else if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Server{
+		opts:     o,
+		client:   noRedirectClient(o.HTTPClient),
+		log:      o.Logger,
+		acceptCh: make(chan *serverSession),
+		done:     make(chan struct{}),
+		sessions: make(map[string]*serverSession),
+		byClient: make(map[string]string),
+	}
+}
+
+// noRedirectClient returns a copy of c (or a pooled default) that never
+// follows redirects.
+func noRedirectClient(c *http.Client) *http.Client {
+	var nc http.Client
+	if c != nil {
+		nc = *c
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		nc.Transport = tr
+	}
+	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &nc
+}
+
+// Accept waits for the next client session (an initialize POST) and returns
+// its connection. It fails once ctx is done or the Server is closed.
+func (s *Server) Accept(ctx context.Context) (mcp.Connection, error) {
+	select {
+	case ss := <-s.acceptCh:
+		return ss, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, errors.New("webhook: server closed")
+	}
+}
+
+// Close stops accepting sessions: later initialize POSTs get HTTP 503.
+// Sessions already accepted stay open until their connections are closed.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.done) })
+	return nil
+}
+
+// ActiveSessions returns the number of open sessions.
+func (s *Server) ActiveSessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// ServeHTTP handles client POST, DELETE and GET requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		s.servePost(w, r)
+	case http.MethodDelete:
+		s.serveDelete(w, r)
+	case http.MethodGet:
+		s.serveStatus(w, r)
+	default:
+		w.Header().Set("Allow", "POST, GET, DELETE")
+		s.fail(w, r, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("method %s not allowed; use POST, GET or DELETE", r.Method))
+	}
+}
+
+// fail answers with an HTTP error whose body is a JSON-RPC error response
+// for id, and logs it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, id jsonrpc.ID, code int64, msg string) {
+	s.log.Warn("webhook: rejected client request", "method", r.Method, "status", status, "reason", msg,
+		"session", r.Header.Get(HeaderSessionID), "client", r.Header.Get(HeaderClientID), "remote", r.RemoteAddr)
+	writeJSON(w, status, errorBody(id, code, msg))
+}
+
+func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			s.fail(w, r, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
+				fmt.Sprintf("request body exceeds %d bytes", s.opts.MaxBodyBytes))
+			return
+		}
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("reading request body: %v", err))
+		return
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported")
+		return
+	}
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("parse error: %v", err))
+		return
+	}
+	var id jsonrpc.ID
+	req, _ := msg.(*jsonrpc.Request)
+	if req != nil {
+		id = req.ID
+	}
+	clientID := r.Header.Get(HeaderClientID)
+	if clientID == "" {
+		s.fail(w, r, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest, "missing X-Client-ID header")
+		return
+	}
+	sid := r.Header.Get(HeaderSessionID)
+	if sid != "" && !validSessionID(sid) {
+		s.fail(w, r, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest,
+			fmt.Sprintf("invalid X-Session-ID %q: want 1-%d visible ASCII characters", sid, maxSessionIDLen))
+		return
+	}
+	if req != nil && req.Method == "initialize" && req.IsCall() {
+		s.serveInitialize(w, r, req, clientID, sid)
+		return
+	}
+
+	s.mu.Lock()
+	if sid == "" {
+		sid = s.byClient[clientID]
+	}
+	ss := s.sessions[sid]
+	s.mu.Unlock()
+	switch {
+	case sid == "":
+		s.fail(w, r, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest, "missing X-Session-ID header and no active session for this client")
+		return
+	case ss == nil:
+		s.fail(w, r, http.StatusNotFound, id, CodeSessionNotFound, fmt.Sprintf("session %q not found", sid))
+		return
+	case ss.clientID != clientID:
+		s.fail(w, r, http.StatusForbidden, id, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q belongs to another client", sid))
+		return
+	}
+	select {
+	case ss.in <- msg:
+	case <-ss.done:
+		s.fail(w, r, http.StatusNotFound, id, CodeSessionNotFound, fmt.Sprintf("session %q has ended", sid))
+		return
+	case <-r.Context().Done():
+		s.log.Warn("webhook: client went away before its message was queued", "session", sid, "request_id", idString(id))
+		return
+	}
+	status := "received"
+	if req != nil && req.Method == "notifications/initialized" {
+		status = "initialized"
+	}
+	writeJSON(w, http.StatusOK, ss.statusBody(status, nil))
+}
+
+func (s *Server) serveInitialize(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request, clientID, sid string) {
+	u := metaWebhookURL(req.Params)
+	if u == "" {
+		s.fail(w, r, http.StatusBadRequest, req.ID, jsonrpc.CodeInvalidParams, "Missing webhookUrl in _meta field of initialize params")
+		return
+	}
+	if status, err := checkWebhookURL(u, s.opts.AllowedWebhookHosts, s.opts.AllowLoopback); err != nil {
+		s.fail(w, r, status, req.ID, jsonrpc.CodeInvalidParams, err.Error())
+		return
+	}
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		s.fail(w, r, http.StatusServiceUnavailable, req.ID, CodeTransportError, "server is shutting down and accepts no new sessions")
+		return
+	default:
+	}
+	if s.opts.MaxSessions > 0 && len(s.sessions) >= s.opts.MaxSessions {
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, http.StatusServiceUnavailable, req.ID, CodeTransportError,
+			fmt.Sprintf("maximum session limit reached (%d sessions); retry later", s.opts.MaxSessions))
+		return
+	}
+	if sid == "" {
+		sid = newID()
+	} else if _, ok := s.sessions[sid]; ok {
+		s.mu.Unlock()
+		s.fail(w, r, http.StatusConflict, req.ID, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q already exists", sid))
+		return
+	}
+	secret, shared := s.opts.Secret, ""
+	if secret == "" {
+		secret = GenerateSecret()
+		shared = secret
+	}
+	ss := &serverSession{
+		srv:        s,
+		id:         sid,
+		clientID:   clientID,
+		webhookURL: u,
+		secret:     secret,
+		in:         make(chan jsonrpc.Message, 64),
+		out:        make(chan jsonrpc.Message, 256),
+		done:       make(chan struct{}),
+		senderDone: make(chan struct{}),
+	}
+	s.sessions[sid] = ss
+	s.byClient[clientID] = sid
+	s.mu.Unlock()
+
+	ss.in <- req // buffered and new: never blocks
+	go ss.sendLoop()
+	select {
+	case s.acceptCh <- ss:
+	case <-s.done:
+		ss.Close()
+		s.fail(w, r, http.StatusServiceUnavailable, req.ID, CodeTransportError, "server is shutting down and accepts no new sessions")
+		return
+	case <-r.Context().Done():
+		ss.Close()
+		s.log.Warn("webhook: client went away before its session was accepted", "session", sid)
+		return
+	}
+	s.log.Debug("webhook: session created", "session", sid, "client", clientID, "webhook_url", u)
+	w.Header().Set(HeaderSessionID, sid)
+	writeJSON(w, http.StatusOK, ss.statusBody("session_created", map[string]string{"session_id": sid, "webhook_secret": shared}))
+}
+
+func (s *Server) sessionFor(w http.ResponseWriter, r *http.Request) *serverSession {
+	sid := r.Header.Get(HeaderSessionID)
+	if sid == "" || !validSessionID(sid) {
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, fmt.Sprintf("missing or invalid X-Session-ID header %q", sid))
+		return nil
+	}
+	s.mu.Lock()
+	ss := s.sessions[sid]
+	s.mu.Unlock()
+	if ss == nil {
+		s.fail(w, r, http.StatusNotFound, jsonrpc.ID{}, CodeSessionNotFound, fmt.Sprintf("session %q not found", sid))
+		return nil
+	}
+	if c := r.Header.Get(HeaderClientID); c != "" && c != ss.clientID {
+		s.fail(w, r, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q belongs to another client", sid))
+		return nil
+	}
+	return ss
+}
+
+func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
+	ss := s.sessionFor(w, r)
+	if ss == nil {
+		return
+	}
+	ss.Close()
+	s.log.Debug("webhook: session terminated by client", "session", ss.id)
+	writeJSON(w, http.StatusOK, []byte(`{"status":"terminated"}`))
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	ss := s.sessionFor(w, r)
+	if ss == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, ss.statusBody("active", map[string]string{"session_id": ss.id}))
+}
+
+func (s *Server) remove(ss *serverSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	if s.byClient[ss.clientID] == ss.id {
+		delete(s.byClient, ss.clientID)
+	}
+}
+
+// newID returns 128 random bits in hex.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// serverSession is one client session: the mcp.Connection Accept returns.
+type serverSession struct {
+	srv                              *Server
+	id, clientID, webhookURL, secret string
+
+	in         chan jsonrpc.Message // client messages, read by Read
+	out        chan jsonrpc.Message // messages to deliver, drained by sendLoop
+	done       chan struct{}        // closed by Close
+	senderDone chan struct{}        // closed when sendLoop returns
+	closeOnce  sync.Once
+
+	mu          sync.Mutex
+	undelivered []any // ids of responses whose delivery failed, not yet reported
+}
+
+// SessionID returns the session id shared with the client.
+func (ss *serverSession) SessionID() string { return ss.id }
+
+// Read returns the next message the client POSTed.
+func (ss *serverSession) Read(ctx context.Context) (jsonrpc.Message, error) {
+	select {
+	case m := <-ss.in:
+		return m, nil
+	case <-ss.done:
+		return nil, io.EOF
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Write queues msg for delivery to the session's webhook URL. Messages are
+// delivered one at a time, in order; Write blocks only while the queue is full.
+func (ss *serverSession) Write(ctx context.Context, msg jsonrpc.Message) error {
+	select {
+	case <-ss.done:
+		return fmt.Errorf("webhook: write to closed session %q", ss.id)
+	default:
+	}
+	select {
+	case ss.out <- msg:
+		return nil
+	case <-ss.done:
+		return fmt.Errorf("webhook: write to closed session %q", ss.id)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close ends the session. Messages already written are still delivered.
+func (ss *serverSession) Close() error {
+	ss.closeOnce.Do(func() {
+		close(ss.done)
+		ss.srv.remove(ss)
+	})
+	return nil
+}
+
+// statusBody renders an immediate reply: {"status": status, extra..., and
+// "undelivered": ids of responses whose delivery failed since the last reply}.
+func (ss *serverSession) statusBody(status string, extra map[string]string) []byte {
+	m := map[string]any{"status": status}
+	for k, v := range extra {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	ss.mu.Lock()
+	if len(ss.undelivered) > 0 {
+		m["undelivered"] = ss.undelivered
+		ss.undelivered = nil
+	}
+	ss.mu.Unlock()
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// sendLoop delivers queued messages in order until the session is closed
+// and the queue is empty.
+func (ss *serverSession) sendLoop() {
+	defer close(ss.senderDone)
+	for {
+		select {
+		case m := <-ss.out:
+			ss.deliver(m)
+		case <-ss.done:
+			for {
+				select {
+				case m := <-ss.out:
+					ss.deliver(m)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// deliver POSTs m to the webhook URL, retrying, and handles final failure.
+func (ss *serverSession) deliver(m jsonrpc.Message) {
+	s := ss.srv
+	body, err := jsonrpc.EncodeMessage(m)
+	if err != nil {
+		s.log.Error("webhook: encoding message for delivery", "session", ss.id, "error", err)
+		return
+	}
+	msgID := "msg_" + newID()
+	var attempts int
+	for attempts = 1; ; attempts++ {
+		retry, err := ss.attempt(msgID, body, m)
+		if err == nil {
+			return
+		}
+		if !retry || attempts > s.opts.Retries {
+			ss.failed(m, attempts, err)
+			return
+		}
+		d := min(s.opts.RetryBackoff<<(attempts-1), maxRetryBackoff)
+		d = d/2 + mrand.N(d/2+1) // jitter in [d/2, d]
+		s.log.Debug("webhook: delivery failed, retrying", "session", ss.id, "webhook_id", msgID, "attempt", attempts, "backoff", d, "error", err)
+		time.Sleep(d)
+	}
+}
+
+// attempt makes one delivery POST. It reports whether a failure is worth retrying.
+func (ss *serverSession) attempt(msgID string, body []byte, m jsonrpc.Message) (retry bool, err error) {
+	s := ss.srv
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ss.webhookURL, bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("building delivery to %q: %w", ss.webhookURL, err)
+	}
+	ts := time.Now().Unix()
+	sig, err := Sign(ss.secret, msgID, ts, body)
+	if err != nil {
+		return false, err
+	}
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", UserAgent)
+	h.Set(HeaderSessionID, ss.id)
+	routingHeaders(h, m)
+	h.Set(HeaderWebhookID, msgID)
+	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderWebhookSignature, sig)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return true, fmt.Errorf("POST %s: %w", ss.webhookURL, err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 == 2 {
+		return false, nil
+	}
+	_, text := replyError(rb)
+	err = fmt.Errorf("POST %s: HTTP %d: %s", ss.webhookURL, resp.StatusCode, text)
+	c := resp.StatusCode
+	return c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500, err
+}
+
+// failed handles a delivery that failed for good: it logs it; a response is
+// reported to the client in its next immediate reply or status GET; a
+// server-initiated request is answered locally with an error so that its
+// caller does not wait forever.
+func (ss *serverSession) failed(m jsonrpc.Message, attempts int, err error) {
+	s := ss.srv
+	var id jsonrpc.ID
+	method := ""
+	switch m := m.(type) {
+	case *jsonrpc.Request:
+		id, method = m.ID, m.Method
+	case *jsonrpc.Response:
+		id = m.ID
+	}
+	s.log.Error("webhook: delivery failed", "session", ss.id, "request_id", idString(id), "method", method,
+		"attempts", attempts, "webhook_url", ss.webhookURL, "error", err)
+	switch m := m.(type) {
+	case *jsonrpc.Response:
+		if !m.ID.IsValid() {
+			return
+		}
+		ss.mu.Lock()
+		if len(ss.undelivered) < maxUndelivered {
+			ss.undelivered = append(ss.undelivered, m.ID.Raw())
+		}
+		ss.mu.Unlock()
+	case *jsonrpc.Request:
+		if !m.ID.IsValid() {
+			return
+		}
+		e := &jsonrpc.Response{ID: m.ID, Error: &jsonrpc.Error{Code: CodeTransportError,
+			Message: fmt.Sprintf("webhook delivery of %s request to the client failed after %d attempts: %v", m.Method, attempts, err)}}
+		select {
+		case ss.in <- e:
+		case <-ss.done:
+		}
+	}
+}
