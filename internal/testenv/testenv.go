@@ -106,7 +106,6 @@ var installDeps = sync.OnceValues(func() (string, error) {
 	cmd := exec.CommandContext(ctx, "bash", script)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "ASYNCMCP_TEST_CACHE="+cache)
-	cmd.Stdin = nil
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
