@@ -140,7 +140,7 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		if o.stdio {
 			return serveStdio(ctx, d, stdin, stdout, log)
 		}
-		return o.serveHTTP(ctx, stderr, log, map[string]namedBack{"": {dialer: d}})
+		return o.serveHTTP(ctx, stdout, log, map[string]namedBack{"": {dialer: d}})
 	case len(rest) > 0 && (strings.HasPrefix(rest[0], "http://") || strings.HasPrefix(rest[0], "https://")):
 		if len(rest) > 1 {
 			return usagef("unexpected arguments after URL: %q", rest[1:])
@@ -154,7 +154,11 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 
 	backs := map[string]namedBack{}
 	if len(rest) > 0 {
-		backs[""] = o.childBack(rest[0], rest[1:], o.envList(), o.cwd, log.With("server", "default"))
+		path, err := commandPath(rest[0])
+		if err != nil {
+			return err
+		}
+		backs[""] = o.childBack(path, rest[1:], o.envList(), o.cwd, log.With("server", "default"))
 	}
 	named, err := o.namedBacks(log)
 	if err != nil {
@@ -166,7 +170,7 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if len(backs) == 0 {
 		return usagef("nothing to serve: give a COMMAND, a URL, --named-server, --named-server-config or --backend")
 	}
-	return o.serveHTTP(ctx, stderr, log, backs)
+	return o.serveHTTP(ctx, stdout, log, backs)
 }
 
 // namedBack is one server to expose over HTTP.
@@ -213,7 +217,11 @@ func (o *proxyOptions) namedBacks(log *slog.Logger) (map[string]namedBack, error
 		if len(argv) == 0 {
 			return usagef("server %q has no command", name)
 		}
-		backs[name] = o.childBack(argv[0], argv[1:], env, dir, log.With("server", name))
+		path, err := commandPath(argv[0])
+		if err != nil {
+			return fmt.Errorf("server %q: %w", name, err)
+		}
+		backs[name] = o.childBack(path, argv[1:], env, dir, log.With("server", name))
 		return nil
 	}
 	if o.namedConfigFile != "" {
@@ -313,7 +321,7 @@ func serveStdio(ctx context.Context, d bridge.Dialer, stdin io.ReadCloser, stdou
 
 // serveHTTP serves the given backs until ctx is done, then shuts down:
 // stop accepting, end sessions, stop children.
-func (o *proxyOptions) serveHTTP(ctx context.Context, stderr io.Writer, log *slog.Logger, backs map[string]namedBack) error {
+func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.Logger, backs map[string]namedBack) error {
 	host := o.host
 	if host == "" {
 		host = "127.0.0.1"
@@ -351,9 +359,9 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, stderr io.Writer, log *slo
 		if name != "" {
 			prefix = "/servers/" + name
 		}
-		fmt.Fprintf(stderr, "asyncmcp: serving %s%s/mcp (Streamable HTTP) and %s%s/sse (SSE)\n", base, prefix, base, prefix)
+		fmt.Fprintf(out, "asyncmcp: serving %s%s/mcp (Streamable HTTP) and %s%s/sse (SSE)\n", base, prefix, base, prefix)
 	}
-	fmt.Fprintf(stderr, "asyncmcp: listening on %s\n", base)
+	fmt.Fprintf(out, "asyncmcp: listening on %s\n", base)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
