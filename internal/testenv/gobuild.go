@@ -104,7 +104,33 @@ func BuildAsyncmcp(t testing.TB) string {
 	return path
 }
 
-var buildAsyncmcp = sync.OnceValues(func() (string, error) {
+var buildAsyncmcp = sync.OnceValues(func() (string, error) { return buildPackage("./cmd/asyncmcp") })
+
+// BuildPackage builds a main package of this module (for example
+// "./examples/echo-server"), once per test binary, and returns the binary's
+// path, as [BuildAsyncmcp] does.
+func BuildPackage(t testing.TB, pkg string) string {
+	t.Helper()
+	builtMu.Lock()
+	once, ok := built[pkg]
+	if !ok {
+		once = sync.OnceValues(func() (string, error) { return buildPackage(pkg) })
+		built[pkg] = once
+	}
+	builtMu.Unlock()
+	path, err := once()
+	if err != nil {
+		t.Fatalf("testenv: build %s: %v", pkg, err)
+	}
+	return path
+}
+
+var (
+	builtMu sync.Mutex
+	built   = map[string]func() (string, error){}
+)
+
+func buildPackage(pkg string) (string, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return "", err
@@ -117,8 +143,11 @@ var buildAsyncmcp = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return goBuild(root, "./cmd/asyncmcp", filepath.Join(dir, "asyncmcp"))
-})
+	return goBuild(root, pkg, filepath.Join(dir, filepath.Base(pkg)))
+}
+
+// EchoServer builds ./examples/echo-server and returns its path.
+func EchoServer(t testing.TB) string { return BuildPackage(t, "./examples/echo-server") }
 
 // goBuild builds pkg (from the module at root) into bin, atomically.
 func goBuild(root, pkg, bin string) (string, error) {
