@@ -191,11 +191,13 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		}
 	}()
 	go func() {
+		// Wait closes the pipes, so it must come after both readers finish.
 		<-stderrDone
+		<-conn.lines.finished
 		err := cmd.Wait()
+		deliberate := conn.closed.Load()
 		conn.exitErr = err
 		close(conn.exited)
-		deliberate := conn.closed.Load()
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.alive--
@@ -343,10 +345,11 @@ var errLineTooLong = errors.New("message too long")
 // lineReader reads newline-delimited messages on its own goroutine so that
 // Read can be unblocked by ctx or Close.
 type lineReader struct {
-	ch   chan lineResult
-	stop chan struct{}
-	once sync.Once
-	max  int
+	ch       chan lineResult
+	finished chan struct{} // closed when the reader has returned
+	stop     chan struct{}
+	once     sync.Once
+	max      int
 }
 
 type lineResult struct {
@@ -355,7 +358,7 @@ type lineResult struct {
 }
 
 func newLineReader(r io.Reader, max int) *lineReader {
-	lr := &lineReader{ch: make(chan lineResult, 16), stop: make(chan struct{}), max: max}
+	lr := &lineReader{ch: make(chan lineResult, 16), finished: make(chan struct{}), stop: make(chan struct{}), max: max}
 	go lr.run(bufio.NewReaderSize(r, 64<<10))
 	return lr
 }
@@ -373,6 +376,7 @@ func (lr *lineReader) send(r lineResult) bool {
 }
 
 func (lr *lineReader) run(br *bufio.Reader) {
+	defer close(lr.finished)
 	defer close(lr.ch)
 	var buf []byte
 	for {
