@@ -122,6 +122,11 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if err != nil {
 		return err
 	}
+	if o.port != "" {
+		if n, err := strconv.Atoi(o.port); err != nil || n < 0 || n > 65535 {
+			return usagef("--port: want a number from 0 to 65535, got %q", o.port)
+		}
+	}
 	if o.authToken == "" {
 		o.authToken = os.Getenv("ASYNCMCP_AUTH_TOKEN")
 	}
@@ -329,9 +334,6 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 	port := o.port
 	if port == "" {
 		port = "0"
-	}
-	if _, err := strconv.Atoi(port); err != nil {
-		return usagef("--port: want a number, got %q", port)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {

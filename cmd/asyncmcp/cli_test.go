@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// launchProxy starts the asyncmcp binary with args and returns the base URL
+// it prints once it listens.
+func launchProxy(t *testing.T, env []string, args ...string) (string, *testenv.Process) {
+	t.Helper()
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	urls := make(chan string, 1)
+	p := testenv.StartProcess(t, cmd, func(line string) {
+		if u, ok := strings.CutPrefix(line, "asyncmcp: listening on "); ok {
+			urls <- u
+		}
+	})
+	select {
+	case u := <-urls:
+		return u, p
+	case <-p.Exited():
+		t.Fatalf("asyncmcp exited early (%v):\n%s", p.Err(), p.Log())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("asyncmcp did not print its URL:\n%s", p.Log())
+	}
+	return "", nil
+}
+
+// stdioClient runs asyncmcp as a stdio MCP server (as Claude Desktop would)
+// and connects a Go SDK client to it.
+func stdioClient(t *testing.T, env []string, args ...string) *mcp.ClientSession {
+	t.Helper()
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = testWriter{t}
+	c := mcp.NewClient(&mcp.Implementation{Name: "stdio-test", Version: "1"}, nil)
+	cs, err := c.Connect(t.Context(), &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connecting through asyncmcp %v: %v", args, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("asyncmcp stderr: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func echo(t *testing.T, cs *mcp.ClientSession, text string) {
+	t.Helper()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+	if err != nil {
+		t.Fatalf("echo %q: %v", text, err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != text {
+		t.Fatalf("echo %q returned %q", text, got)
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	bin := testenv.BuildAsyncmcp(t)
+	for _, args := range [][]string{{"--help"}, {"proxy", "--help"}, {"serve", "--help"}, {"--version"}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("asyncmcp %v: %v\n%s", args, err, out)
+		}
+		if len(out) == 0 {
+			t.Errorf("asyncmcp %v printed nothing", args)
+		}
+	}
+	out, _ := exec.Command(bin, "proxy", "--help").CombinedOutput()
+	for _, flag := range []string{"--env", "--cwd", "--pass-environment", "--allow-origin", "--stateless", "--named-server", "--named-server-config", "--auth-token", "--transport", "--headers", "--log-level", "--debug"} {
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("proxy --help does not mention %s", flag)
+		}
+	}
+}
+
+func TestBadCommandLines(t *testing.T) {
+	bin := testenv.BuildAsyncmcp(t)
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"mcpServers": {"x": {"args": []}}}`), 0o644)
+	notJSON := filepath.Join(t.TempDir(), "not.json")
+	os.WriteFile(notJSON, []byte(`{mcpServers`), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"proxy", "--bogus"}, 2, "unknown option --bogus"},
+		{[]string{"proxy", "--port", "http"}, 2, "--port"},
+		{[]string{"proxy", "-e", "ONLYKEY"}, 2, "needs 2 value"},
+		{[]string{"proxy"}, 2, "nothing to serve"},
+		{[]string{"proxy", "--", "/no/such/command"}, 1, "not found"},
+		{[]string{"proxy", "--named-server-config", bad}, 1, "no \"command\""},
+		{[]string{"proxy", "--named-server-config", notJSON}, 1, "parsing --named-server-config"},
+		{[]string{"proxy", "--transport", "carrier-pigeon", "http://127.0.0.1:1/mcp"}, 2, "--transport"},
+		{[]string{"proxy", "--log-level", "loud", "--", "true"}, 2, "--log-level"},
+		{[]string{"frobnicate"}, 2, "unknown command"},
+	}
+	for _, c := range cases {
+		cmd := exec.Command(bin, c.args...)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("asyncmcp %v: exit %d, output %q; want exit %d mentioning %q", c.args, code, out, c.code, c.want)
+		}
+	}
+}
+
+// TestGracefulShutdown: SIGTERM stops the children and exits 0.
+func TestGracefulShutdown(t *testing.T) {
+	echoBin := testenv.EchoServer(t)
+	base, p := launchProxy(t, nil, "proxy", "--port", "0", "--", echoBin)
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var childPID int
+	fmt.Sscan(res.Content[0].(*mcp.TextContent).Text, &childPID)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("proxy still running 20s after SIGTERM")
+	}
+	if err := p.Err(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+	if err := syscall.Kill(childPID, 0); err == nil {
+		t.Errorf("child %d still running after the proxy exited", childPID)
+	}
+}
+
+// TestClientMode: a stdio client reaches a remote server through
+// `asyncmcp proxy URL`, over Streamable HTTP and over SSE, with a bearer
+// token from API_ACCESS_TOKEN.
+func TestClientMode(t *testing.T) {
+	echoBin := testenv.EchoServer(t)
+	base, _ := launchProxy(t, nil, "proxy", "--port", "0", "--auth-token", "tok", "--", echoBin)
+	for _, args := range [][]string{
+		{"proxy", base + "/mcp"},
+		{"proxy", "--transport", "sse", base + "/sse"},
+		{"proxy", base + "/sse"},
+	} {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			cs := stdioClient(t, []string{"API_ACCESS_TOKEN=tok"}, args...)
+			echo(t, cs, "through "+args[len(args)-1])
+		})
+	}
+}
+
+// TestClientModeReinitializes: when the remote server restarts and forgets
+// the session (404), the stdio client does not notice.
+func TestClientModeReinitializes(t *testing.T) {
+	echoBin := testenv.EchoServer(t)
+	port := fmt.Sprint(testenv.FreePort(t))
+	base, p := launchProxy(t, nil, "proxy", "--port", port, "--", echoBin)
+	cs := stdioClient(t, nil, "proxy", base+"/mcp")
+	echo(t, cs, "before restart")
+	p.Stop()
+	var p2 *testenv.Process
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// The port may linger for a moment; retry until it binds.
+		cmd := exec.Command(testenv.BuildAsyncmcp(t), "proxy", "--port", port, "--", echoBin)
+		ready := make(chan struct{}, 1)
+		p2 = testenv.StartProcess(t, cmd, func(line string) {
+			if strings.HasPrefix(line, "asyncmcp: listening on") {
+				ready <- struct{}{}
+			}
+		})
+		select {
+		case <-ready:
+		case <-p2.Exited():
+			if time.Now().After(deadline) {
+				t.Fatalf("restarted proxy failed: %s", p2.Log())
+			}
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "after restart"}})
+	if err != nil {
+		t.Fatalf("call after remote restart: %v", err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "after restart" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestNamedServerConfig(t *testing.T) {
+	echoBin := testenv.EchoServer(t)
+	cfg := filepath.Join(t.TempDir(), "servers.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"mcpServers": {
+		"alpha": {"command": %q, "args": [], "env": {"X": "1"}},
+		"beta": {"command": %q},
+		"off": {"command": "/no/such", "enabled": false}
+	}}`, echoBin, echoBin)), 0o644)
+	base, _ := launchProxy(t, nil, "proxy", "--port", "0", "--named-server-config", cfg)
+	for _, name := range []string{"alpha", "beta"} {
+		c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+		cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: base + "/servers/" + name + "/mcp"}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		echo(t, cs, "hello "+name)
+		cs.Close()
+	}
+	base2, _ := launchProxy(t, nil, "proxy", "--port", "0", "--named-server", "gamma", echoBin+" --unused-flag-is-passed", "--", echoBin)
+	for _, ep := range []string{base2 + "/mcp", base2 + "/servers/gamma/mcp"} {
+		c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+		cs, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: ep}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatalf("%s: %v", ep, err)
+		}
+		echo(t, cs, "hello")
+		cs.Close()
+	}
+}
