@@ -32,12 +32,21 @@ func (o *Options) logger() *slog.Logger {
 }
 
 // Serve accepts sessions from l until ctx is done or l fails, and for each one
-// dials a back connection with d and runs [Pump] between them. It returns the
-// error that stopped Accept (nil when ctx was cancelled) after every session
-// it started has ended. Cancelling ctx closes every open session.
+// dials a back connection with d and runs [Pump] between them. When ctx is
+// done, Serve closes l first, then closes every open session, and returns
+// once they have all ended (nil when ctx was cancelled, else the error that
+// stopped Accept). Closing the listener first lets a queue transport hand
+// unfinished work back to its queue for another server process.
 func Serve(ctx context.Context, l Listener, d Dialer, opts *Options) error {
+	sessCtx, cancelSessions := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	stopWatch := context.AfterFunc(ctx, func() { l.Close() })
+	defer func() {
+		stopWatch()
+		l.Close()
+		cancelSessions()
+		wg.Wait()
+	}()
 	for {
 		front, err := l.Accept(ctx)
 		if err != nil {
@@ -49,7 +58,7 @@ func Serve(ctx context.Context, l Listener, d Dialer, opts *Options) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			DialAndPump(ctx, front, d, opts)
+			DialAndPump(sessCtx, front, d, opts)
 		}()
 	}
 }
