@@ -1,0 +1,436 @@
+package queuecore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/internal/wire"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ClientConfig configures a [Client].
+type ClientConfig struct {
+	SQS    *sqs.Client
+	Sender Sender
+	// RequestDest is where client messages go: a queue URL or topic ARN.
+	RequestDest string
+	// ResponseQueueURL is the queue this client polls.
+	ResponseQueueURL string
+	// ReplyTo is where the server sends the session's messages (the
+	// response queue URL, or a topic the response queue is subscribed to).
+	ReplyTo string
+	// MetaKey is the initialize params._meta key that carries ReplyTo.
+	MetaKey  string
+	ClientID string
+	Polling  Polling
+	// MaxMessageBytes caps the encoded size of sent messages. Zero means the
+	// service limit of RequestDest.
+	MaxMessageBytes int
+	// MaxReceiveCount bounds how often a message for a session this client
+	// does not own is made visible again for other consumers of a shared
+	// response queue before it is deleted. Zero means 10.
+	MaxReceiveCount int
+	// SessionBuffer is how many received messages a session may hold unread.
+	// Zero means 1024.
+	SessionBuffer int
+	// Cleanup, if set, runs once at the end of Close (for example to delete
+	// a response queue the client created).
+	Cleanup func(ctx context.Context) error
+	Logger  *slog.Logger
+}
+
+// maxReinits bounds how often one session initializes again after the
+// server lost it.
+const maxReinits = 5
+
+// A Client owns one response-queue poller and any number of client
+// sessions, told apart by the SessionId attribute.
+type Client struct {
+	cfg    ClientConfig
+	log    *slog.Logger
+	reader *queueReader
+
+	mu       sync.Mutex
+	sessions map[string]*ClientConn
+	closed   bool
+	wg       sync.WaitGroup // background sends
+}
+
+// NewClient validates cfg and starts polling the response queue.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	switch {
+	case cfg.SQS == nil:
+		return nil, errors.New("queue client: SQS client is nil")
+	case cfg.Sender == nil:
+		return nil, errors.New("queue client: sender is nil")
+	case cfg.RequestDest == "":
+		return nil, errors.New("queue client: request queue or topic is empty")
+	case cfg.ResponseQueueURL == "":
+		return nil, errors.New("queue client: response queue URL is empty")
+	}
+	if cfg.ReplyTo == "" {
+		cfg.ReplyTo = cfg.ResponseQueueURL
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
+	}
+	if cfg.MaxReceiveCount <= 0 {
+		cfg.MaxReceiveCount = 10
+	}
+	if cfg.SessionBuffer <= 0 {
+		cfg.SessionBuffer = 1024
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), sessions: map[string]*ClientConn{}}
+	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
+	c.reader.start()
+	return c, nil
+}
+
+// ClientID returns the client id sent on every message.
+func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// Connect opens a new session with a fresh random session id. The session
+// starts when the caller writes initialize.
+func (c *Client) Connect(ctx context.Context) (*ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("opening session: %w", errClosed)
+	}
+	s := &ClientConn{
+		c:        c,
+		id:       wire.NewID(),
+		inbox:    newMailbox(c.cfg.SessionBuffer),
+		inflight: map[string]*pending{},
+	}
+	s.log = c.log.With("session", s.id)
+	c.sessions[s.id] = s
+	return s, nil
+}
+
+// Close ends every open session (telling the server), stops polling and
+// runs the configured cleanup.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	var open []*ClientConn
+	for _, s := range c.sessions {
+		open = append(open, s)
+	}
+	c.mu.Unlock()
+	for _, s := range open {
+		s.Close()
+	}
+	c.reader.stop()
+	c.wg.Wait()
+	if c.cfg.Cleanup != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.cfg.Cleanup(ctx); err != nil {
+			return fmt.Errorf("cleaning up queue client %s: %w", c.cfg.ClientID, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) handle(r received) {
+	d := r.decoded
+	c.mu.Lock()
+	s := c.sessions[d.SessionID]
+	c.mu.Unlock()
+	log := c.log.With("message_id", r.messageID, "session", d.SessionID)
+	if s == nil {
+		switch {
+		case d.ClientID == c.cfg.ClientID:
+			log.Debug("message for a closed session of this client deleted")
+			c.reader.delete(r.receipt)
+		case r.receiveCount < c.cfg.MaxReceiveCount:
+			log.Debug("message for a session of another client made visible again", "owner", d.ClientID, "receive_count", r.receiveCount)
+			c.reader.release(r.receipt)
+		default:
+			log.Warn("message for an unknown session received too often; deleted", "owner", d.ClientID, "receive_count", r.receiveCount)
+			c.reader.delete(r.receipt)
+		}
+		return
+	}
+	if d.Type == wire.TypeSessionEnd {
+		c.reader.delete(r.receipt)
+		s.log.Info("server ended the session")
+		s.end(false)
+		return
+	}
+	if d.Err != nil {
+		c.reader.delete(r.receipt)
+		log.Warn("malformed message from server dropped", "code", d.Err.Code, "reason", d.Err.Message)
+		return
+	}
+	if s.receive(d.Msg) {
+		c.reader.delete(r.receipt)
+		return
+	}
+	// The session's inbox is full: leave the message for redelivery.
+	if r.receiveCount >= c.cfg.MaxReceiveCount {
+		log.Error("session not reading; message dropped", "receive_count", r.receiveCount)
+		c.reader.delete(r.receipt)
+	}
+}
+
+// A pending is a client request awaiting its answer.
+type pending struct {
+	req *jsonrpc.Request
+	gen int // the session generation it was last sent in
+}
+
+// A ClientConn is one client session: Write sends to the server's request
+// queue or topic, Read yields the server's messages for this session.
+type ClientConn struct {
+	c     *Client
+	id    string
+	inbox *mailbox
+	log   *slog.Logger
+
+	mu          sync.Mutex
+	initReq     *jsonrpc.Request // the initialize sent, for re-initializing
+	initialized *jsonrpc.Request // the notifications/initialized sent
+	inflight    map[string]*pending
+	gen         int               // incremented by each completed re-initialize
+	reinitID    string            // id key of the re-initialize in flight, or ""
+	held        []jsonrpc.Message // messages held until it completes
+	reinits     int
+	ended       bool
+}
+
+// SessionID returns the session id chosen by this client.
+func (s *ClientConn) SessionID() string { return s.id }
+
+// Read returns the server's next message for this session.
+func (s *ClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	return s.inbox.read(ctx)
+}
+
+// Write sends msg to the server. initialize gets the reply-to added to
+// params._meta. Messages too large for the destination fail with an error
+// naming the limit, without ending the session.
+func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return fmt.Errorf("writing to session %s: %w", s.id, errClosed)
+	}
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		switch req.Method {
+		case "initialize":
+			params, err := wire.SetMeta(req.Params, s.c.cfg.MetaKey, s.c.cfg.ReplyTo)
+			if err != nil {
+				s.mu.Unlock()
+				return rejected(err)
+			}
+			cp := *req
+			cp.Params = params
+			req = &cp
+			msg = req
+			s.initReq = req
+		case "notifications/initialized":
+			s.initialized = req
+		case "notifications/cancelled":
+			var p struct {
+				RequestID any `json:"requestId"`
+			}
+			if json.Unmarshal(req.Params, &p) == nil {
+				if id, err := jsonrpc.MakeID(p.RequestID); err == nil {
+					delete(s.inflight, idKey(id))
+				}
+			}
+		}
+		if req.IsCall() {
+			s.inflight[idKey(req.ID)] = &pending{req: req, gen: s.gen}
+		}
+	}
+	if s.reinitID != "" {
+		s.held = append(s.held, msg)
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	if err := s.send(ctx, msg); err != nil {
+		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
+			s.mu.Lock()
+			delete(s.inflight, idKey(req.ID))
+			s.mu.Unlock()
+		}
+		return rejected(err)
+	}
+	return nil
+}
+
+func (s *ClientConn) send(ctx context.Context, msg jsonrpc.Message) error {
+	cfg := &s.c.cfg
+	env, err := wire.Encode(msg, wire.Header{SessionID: s.id, ClientID: cfg.ClientID, ReplyTo: cfg.ReplyTo})
+	if err != nil {
+		return err
+	}
+	if size, limit := env.Size(), limitFor(cfg.RequestDest, cfg.MaxMessageBytes); size > limit {
+		return wire.TooLargeError(size, limit, cfg.RequestDest)
+	}
+	return cfg.Sender.Send(ctx, cfg.RequestDest, env)
+}
+
+// sendLater sends msgs in order from a background goroutine owned by the
+// Client; a failed request is answered locally with an error.
+func (s *ClientConn) sendLater(msgs ...jsonrpc.Message) {
+	s.c.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, m := range msgs {
+			if err := s.send(ctx, m); err != nil {
+				s.log.Error("re-sending message after re-initialize", "err", err)
+				if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
+					s.receive(wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and could not be re-established: "+err.Error()))
+				}
+			}
+		}
+	})
+}
+
+// receive handles one message from the server; it reports false if the
+// inbox is full. Called by the poller: it must not block.
+func (s *ClientConn) receive(msg jsonrpc.Message) bool {
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok {
+		return s.inbox.put(msg)
+	}
+	key := idKey(resp.ID)
+	s.mu.Lock()
+	if s.reinitID != "" && key == s.reinitID {
+		s.reinitDone(resp) // unlocks
+		return true
+	}
+	p, ok := s.inflight[key]
+	if !ok {
+		s.mu.Unlock()
+		s.log.Debug("response for no request in flight dropped (duplicate?)", "id", resp.ID.Raw())
+		return true
+	}
+	if code, isErr := wire.ErrorCode(resp); isErr && code == wire.CodeSessionNotFound && s.initReq != nil && p.req.Method != "initialize" && !s.ended {
+		switch {
+		case p.gen < s.gen:
+			// Sent before the last re-initialize completed: just resend.
+			p.gen = s.gen
+			s.mu.Unlock()
+			s.log.Info("request reached the server before the session was re-established; resending", "id", resp.ID.Raw())
+			s.sendLater(p.req)
+			return true
+		case s.reinitID != "":
+			s.held = append(s.held, p.req)
+			s.mu.Unlock()
+			return true
+		case s.reinits < maxReinits:
+			s.reinits++
+			reinit := *s.initReq
+			reinit.ID, _ = jsonrpc.MakeID("asyncmcp-reinit-" + strconv.Itoa(s.reinits) + "-" + wire.NewID()[:8])
+			s.reinitID = idKey(reinit.ID)
+			s.held = append(s.held, p.req)
+			s.mu.Unlock()
+			s.log.Info("server lost the session; initializing again and resending", "id", resp.ID.Raw())
+			s.sendLater(&reinit)
+			return true
+		}
+	}
+	delete(s.inflight, key)
+	s.mu.Unlock()
+	return s.inbox.put(resp)
+}
+
+// reinitDone completes a re-initialize; s.mu is held and released here.
+func (s *ClientConn) reinitDone(resp *jsonrpc.Response) {
+	held := s.held
+	s.held = nil
+	s.reinitID = ""
+	if resp.Error != nil {
+		var failed []*jsonrpc.Response
+		for _, m := range held {
+			if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
+				delete(s.inflight, idKey(req.ID))
+				failed = append(failed, wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and re-initialize failed: "+resp.Error.Error()))
+			}
+		}
+		s.mu.Unlock()
+		s.log.Error("re-initialize failed", "err", resp.Error)
+		for _, f := range failed {
+			s.inbox.put(f)
+		}
+		return
+	}
+	s.gen++
+	for _, m := range held {
+		if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
+			if p := s.inflight[idKey(req.ID)]; p != nil {
+				p.gen = s.gen
+			}
+		}
+	}
+	var msgs []jsonrpc.Message
+	if s.initialized != nil {
+		msgs = append(msgs, s.initialized)
+	}
+	msgs = append(msgs, held...)
+	s.mu.Unlock()
+	s.log.Info("session re-established", "resending", len(held))
+	s.sendLater(msgs...)
+}
+
+// Close ends the session: the server is told, and Read returns io.EOF.
+func (s *ClientConn) Close() error {
+	s.end(true)
+	return nil
+}
+
+func (s *ClientConn) end(tellServer bool) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	started := s.initReq != nil
+	s.mu.Unlock()
+	c := s.c
+	c.mu.Lock()
+	delete(c.sessions, s.id)
+	c.mu.Unlock()
+	s.inbox.close(nil)
+	if tellServer && started {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		env := wire.EncodeSessionEnd(wire.Header{SessionID: s.id, ClientID: c.cfg.ClientID, ReplyTo: c.cfg.ReplyTo}, "client closed the session")
+		if err := c.cfg.Sender.Send(ctx, c.cfg.RequestDest, env); err != nil {
+			s.log.Warn("sending end of session", "err", err)
+		}
+	}
+}
+
+// Transport returns an [mcp.Transport] whose every Connect opens a new
+// session of c.
+func (c *Client) Transport() mcp.Transport { return clientTransport{c} }
+
+type clientTransport struct{ c *Client }
+
+func (t clientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	return t.c.Connect(ctx)
+}

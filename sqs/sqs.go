@@ -1,0 +1,268 @@
+// Package sqs carries MCP sessions over Amazon SQS queues.
+//
+// The server side, [Listen], reads one request queue and yields one
+// [mcp.Connection] per client session; hand each to an [mcp.Server] with
+// [bridge.ListenerTransport], or pump it to any back with bridge.Serve.
+// The client side, [NewClient], owns one response queue and opens any number
+// of sessions over it ([Client.Transport] for [mcp.Client.Connect],
+// [Client.Dialer] for the bridge); [ClientTransport] is the one-session
+// shortcut.
+//
+// Messages follow the wire format in docs/wire-format.md, compatible with
+// Python asyncmcp. Delivery is at-least-once and a request is executed at
+// most once per server session: requests are deleted only after their
+// response was sent, their visibility is extended while they run, and a
+// request delivered again is not run again (its answer is re-sent). A client
+// whose server lost the session (a restart) initializes again and resends
+// its unanswered requests, transparently.
+//
+// AWS clients come from the caller, normally built with
+// config.LoadDefaultConfig so that AWS_REGION, AWS_ENDPOINT_URL, profiles
+// and roles work as usual.
+package sqs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
+	"github.com/asyncmcp/asyncmcp-go/internal/wire"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ServerConfig configures [Listen]. Only Client and QueueURL are required.
+type ServerConfig struct {
+	// Client is the SQS client used to read the request queue and to send
+	// to each session's response queue.
+	Client *awssqs.Client
+	// QueueURL is the request queue.
+	QueueURL string
+	// WaitTime is the long-poll wait of each receive. Zero means 20 s.
+	WaitTime time.Duration
+	// MaxMessages is how many messages one receive may return (1 to 10).
+	// Zero means 10.
+	MaxMessages int
+	// VisibilityTimeout hides a received request from other receivers; it
+	// is extended every third of itself while the call runs. Zero means 30 s.
+	VisibilityTimeout time.Duration
+	// Pollers is how many receives run at once. Zero means 1. With more than
+	// one, messages of one session may be handed over out of order on a
+	// standard queue.
+	Pollers int
+	// IdleTimeout ends a session that received nothing and had no call
+	// running for this long. Zero means one hour; negative means never.
+	IdleTimeout time.Duration
+	// MaxMessageBytes caps the size of messages received and sent (body plus
+	// attributes). Zero means the SQS limit, 1 MiB.
+	MaxMessageBytes int
+	// MaxReceiveCount is how often a request may be received without being
+	// answered before it is answered with an error and deleted. Zero means 5.
+	MaxReceiveCount int
+	// SharedQueue is how many times a message for a session this process does
+	// not know is made visible again for other server processes reading the
+	// same queue before it is answered with "session not found". Zero
+	// answers at once (one server process per queue).
+	SharedQueue int
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Listener accepts client sessions arriving on an SQS request queue. It
+// implements [bridge.Listener].
+type Listener struct {
+	s *queuecore.Server
+}
+
+var _ bridge.Listener = (*Listener)(nil)
+
+// Listen starts reading cfg.QueueURL. Close the Listener to stop.
+func Listen(cfg ServerConfig) (*Listener, error) {
+	s, err := queuecore.NewServer(queuecore.ServerConfig{
+		SQS:      cfg.Client,
+		QueueURL: cfg.QueueURL,
+		Sender:   queuecore.SQSSender{Client: cfg.Client},
+		Polling: queuecore.Polling{
+			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
+			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
+		},
+		MetaKeys:               []string{wire.MetaResponseQueueURL},
+		IdleTimeout:            cfg.IdleTimeout,
+		MaxMessageBytes:        cfg.MaxMessageBytes,
+		MaxReceiveCount:        cfg.MaxReceiveCount,
+		UnknownSessionReleases: cfg.SharedQueue,
+		Logger:                 cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqs: %w", err)
+	}
+	return &Listener{s}, nil
+}
+
+// Accept waits for the next client session. The returned connection's Read
+// yields the client's messages and io.EOF once the client ends the session;
+// Write sends to the client's response queue; Close ends the session and
+// tells the client.
+func (l *Listener) Accept(ctx context.Context) (mcp.Connection, error) { return l.s.Accept(ctx) }
+
+// Close stops accepting sessions. Sessions already accepted keep working
+// until their owners close them. Sessions closed after Close do not tell the
+// client and make their unanswered requests visible again at once, so that
+// a new server process takes them over: to restart gracefully, Close the
+// Listener first, then close the sessions.
+func (l *Listener) Close() error { return l.s.Close() }
+
+// ClientConfig configures [NewClient] and [ClientTransport]. Only Client and
+// QueueURL are required.
+type ClientConfig struct {
+	// Client is the SQS client used for both queues.
+	Client *awssqs.Client
+	// QueueURL is the server's request queue.
+	QueueURL string
+	// ResponseQueueURL is the queue the server answers on. It may be shared
+	// by many sessions of this client, and by other clients (foreign
+	// messages are made visible again for them, a bounded number of times).
+	// If empty, NewClient creates a queue and Close deletes it.
+	ResponseQueueURL string
+	// ClientID is sent on every message. Empty means a random id.
+	ClientID string
+	// WaitTime, MaxMessages, VisibilityTimeout and Pollers configure
+	// reading the response queue, as in [ServerConfig].
+	WaitTime          time.Duration
+	MaxMessages       int
+	VisibilityTimeout time.Duration
+	Pollers           int
+	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
+	MaxMessageBytes int
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Client owns one response queue and opens MCP sessions over it. Many
+// sessions share the queue; their messages are told apart by session id.
+type Client struct {
+	c                *queuecore.Client
+	responseQueueURL string
+}
+
+// NewClient starts polling the response queue, creating it first if
+// cfg.ResponseQueueURL is empty. ctx bounds only that setup.
+func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("sqs: client config: Client is nil")
+	}
+	if cfg.QueueURL == "" {
+		return nil, errors.New("sqs: client config: QueueURL is empty")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
+	}
+	respURL := cfg.ResponseQueueURL
+	var cleanup func(context.Context) error
+	if respURL == "" {
+		var err error
+		respURL, cleanup, err = createResponseQueue(ctx, cfg.Client, cfg.QueueURL, cfg.ClientID)
+		if err != nil {
+			return nil, err
+		}
+	}
+	c, err := queuecore.NewClient(queuecore.ClientConfig{
+		SQS:              cfg.Client,
+		Sender:           queuecore.SQSSender{Client: cfg.Client},
+		RequestDest:      cfg.QueueURL,
+		ResponseQueueURL: respURL,
+		ReplyTo:          respURL,
+		MetaKey:          wire.MetaResponseQueueURL,
+		ClientID:         cfg.ClientID,
+		Polling: queuecore.Polling{
+			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
+			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
+		},
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		Cleanup:         cleanup,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		if cleanup != nil {
+			cleanup(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("sqs: %w", err)
+	}
+	return &Client{c: c, responseQueueURL: respURL}, nil
+}
+
+// createResponseQueue creates a response queue named after the client,
+// FIFO if the request queue is, and returns a cleanup that deletes it.
+func createResponseQueue(ctx context.Context, client *awssqs.Client, requestURL, clientID string) (string, func(context.Context) error, error) {
+	name := "asyncmcp-" + clientID
+	attrs := map[string]string{}
+	if wire.IsFIFO(requestURL) {
+		name += ".fifo"
+		attrs["FifoQueue"] = "true"
+	}
+	out, err := client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", nil, fmt.Errorf("sqs: creating response queue %s: %w", name, err)
+	}
+	url := aws.ToString(out.QueueUrl)
+	return url, func(ctx context.Context) error {
+		if _, err := client.DeleteQueue(ctx, &awssqs.DeleteQueueInput{QueueUrl: aws.String(url)}); err != nil {
+			return fmt.Errorf("deleting response queue %s: %w", url, err)
+		}
+		return nil
+	}, nil
+}
+
+// ClientID returns the id this client sends on every message.
+func (c *Client) ClientID() string { return c.c.ClientID() }
+
+// ResponseQueueURL returns the queue this client reads.
+func (c *Client) ResponseQueueURL() string { return c.responseQueueURL }
+
+// Transport returns an [mcp.Transport] for [mcp.Client.Connect]; each
+// Connect opens a new session of c.
+func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
+
+// Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.c.Transport) }
+
+// Close ends every open session (telling the server), stops polling, and
+// deletes the response queue if NewClient created it.
+func (c *Client) Close() error { return c.c.Close() }
+
+// ClientTransport is an [mcp.Transport] for one session with its own
+// [Client]: Connect creates the Client, and closing the connection closes it
+// (deleting the response queue it created).
+type ClientTransport struct {
+	Config ClientConfig
+}
+
+// Connect opens the session.
+func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := NewClient(ctx, t.Config)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.c.Connect(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &ownedConn{ClientConn: conn, owner: c}, nil
+}
+
+// ownedConn closes its Client with the session.
+type ownedConn struct {
+	*queuecore.ClientConn
+	owner *Client
+}
+
+func (c *ownedConn) Close() error {
+	c.ClientConn.Close()
+	return c.owner.Close()
+}
