@@ -576,4 +576,3 @@ func jsonEqualAny(x, y any) bool {
 	b, err2 := json.Marshal(y)
 	return err1 == nil && err2 == nil && bytes.Equal(a, b)
 }
-

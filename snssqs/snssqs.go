@@ -1,0 +1,346 @@
+// Package snssqs carries MCP sessions over Amazon SNS topics fanning into SQS
+// queues.
+//
+// Clients publish to a request topic; the server reads a queue subscribed
+// to it ([Listen]) and publishes each session's messages to the topic the
+// client named in initialize (params._meta.clientTopicArn), or sends them
+// straight to the client's queue (params._meta.responseQueueUrl) when the
+// client named no topic. Every server message carries the ClientId
+// attribute, so one response topic can serve many clients: each client's
+// queue subscribes with the filter policy {"ClientId":[id]}, which
+// [NewClient] sets up itself when it creates the queue.
+//
+// The sessions, delivery guarantees and wire format are those of package
+// sqs; see docs/wire-format.md. Both raw and enveloped SNS deliveries are
+// accepted.
+package snssqs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
+	"github.com/asyncmcp/asyncmcp-go/internal/wire"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// sender publishes to topic ARNs and sends to queue URLs.
+type sender struct {
+	sns *sns.Client
+	sqs queuecore.SQSSender
+}
+
+func (s sender) Send(ctx context.Context, dest string, env wire.Envelope) error {
+	if !wire.IsTopic(dest) {
+		return s.sqs.Send(ctx, dest, env)
+	}
+	attrs := make(map[string]snstypes.MessageAttributeValue, len(env.Attrs))
+	for k, v := range env.Attrs {
+		attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String(v.DataType), StringValue: aws.String(v.Value)}
+	}
+	in := &sns.PublishInput{TopicArn: aws.String(dest), Message: aws.String(env.Body), MessageAttributes: attrs}
+	if wire.IsFIFO(dest) {
+		in.MessageGroupId = aws.String(env.GroupID)
+		in.MessageDeduplicationId = aws.String(env.DedupID)
+	}
+	if _, err := s.sns.Publish(ctx, in); err != nil {
+		return fmt.Errorf("publishing message to SNS topic %s: %w", dest, err)
+	}
+	return nil
+}
+
+// ServerConfig configures [Listen]. SQS, SNS and QueueURL are required.
+type ServerConfig struct {
+	// SQS reads the request queue (and sends to clients that named a queue).
+	SQS *sqs.Client
+	// SNS publishes to the topics clients name.
+	SNS *sns.Client
+	// QueueURL is the server's queue, subscribed to the request topic (raw
+	// delivery or not).
+	QueueURL string
+	// WaitTime is the long-poll wait of each receive. Zero means 20 s.
+	WaitTime time.Duration
+	// MaxMessages is how many messages one receive may return (1 to 10).
+	// Zero means 10.
+	MaxMessages int
+	// VisibilityTimeout hides a received request from other receivers; it
+	// is extended while the call runs. Zero means 30 s.
+	VisibilityTimeout time.Duration
+	// Pollers is how many receives run at once. Zero means 1.
+	Pollers int
+	// IdleTimeout ends a session idle this long. Zero means one hour;
+	// negative means never.
+	IdleTimeout time.Duration
+	// MaxMessageBytes caps the size of messages received and sent. Zero
+	// means the limit of each destination: 256 KiB for SNS topics, 1 MiB for
+	// SQS queues.
+	MaxMessageBytes int
+	// MaxReceiveCount is how often a request may be received without being
+	// answered before it is answered with an error and deleted. Zero means 5.
+	MaxReceiveCount int
+	// SharedQueue is how many times a message for an unknown session is made
+	// visible again for other server processes on the same queue before it
+	// is answered with "session not found". Zero answers at once.
+	SharedQueue int
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Listener accepts client sessions arriving through the request topic. It
+// implements [bridge.Listener].
+type Listener struct {
+	s *queuecore.Server
+}
+
+var _ bridge.Listener = (*Listener)(nil)
+
+// Listen starts reading cfg.QueueURL. Close the Listener to stop.
+func Listen(cfg ServerConfig) (*Listener, error) {
+	if cfg.SNS == nil {
+		return nil, errors.New("snssqs: server config: SNS client is nil")
+	}
+	s, err := queuecore.NewServer(queuecore.ServerConfig{
+		SQS:      cfg.SQS,
+		QueueURL: cfg.QueueURL,
+		Sender:   sender{sns: cfg.SNS, sqs: queuecore.SQSSender{Client: cfg.SQS}},
+		Polling: queuecore.Polling{
+			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
+			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
+		},
+		MetaKeys:               []string{wire.MetaClientTopicARN, wire.MetaResponseQueueURL},
+		IdleTimeout:            cfg.IdleTimeout,
+		MaxMessageBytes:        cfg.MaxMessageBytes,
+		MaxReceiveCount:        cfg.MaxReceiveCount,
+		UnknownSessionReleases: cfg.SharedQueue,
+		Logger:                 cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snssqs: %w", err)
+	}
+	return &Listener{s}, nil
+}
+
+// Accept waits for the next client session; see sqs.Listener.Accept.
+func (l *Listener) Accept(ctx context.Context) (mcp.Connection, error) { return l.s.Accept(ctx) }
+
+// Close stops accepting sessions; see sqs.Listener.Close.
+func (l *Listener) Close() error { return l.s.Close() }
+
+// ClientConfig configures [NewClient] and [ClientTransport]. SQS, SNS and
+// TopicARN are required.
+type ClientConfig struct {
+	SQS *sqs.Client
+	SNS *sns.Client
+	// TopicARN is the request topic the server's queue is subscribed to.
+	TopicARN string
+	// ResponseTopicARN is the topic the server publishes this client's
+	// messages to (sent as params._meta.clientTopicArn). If empty, the
+	// server sends straight to ResponseQueueURL instead.
+	ResponseTopicARN string
+	// ResponseQueueURL is the queue this client reads. If set together with
+	// ResponseTopicARN, it must already be subscribed to that topic. If
+	// empty, NewClient creates a queue (subscribed to ResponseTopicARN, if
+	// set, with raw delivery and the filter policy {"ClientId":[ClientID]})
+	// and Close removes both.
+	ResponseQueueURL string
+	// ClientID is sent on every message. Empty means a random id.
+	ClientID string
+	// WaitTime, MaxMessages, VisibilityTimeout and Pollers configure
+	// reading the response queue, as in [ServerConfig].
+	WaitTime          time.Duration
+	MaxMessages       int
+	VisibilityTimeout time.Duration
+	Pollers           int
+	// MaxMessageBytes caps the size of published messages. Zero means the
+	// SNS limit, 256 KiB.
+	MaxMessageBytes int
+	// Logger receives the transport's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// A Client owns one response queue and opens MCP sessions over it, like
+// sqs.Client.
+type Client struct {
+	c                *queuecore.Client
+	responseQueueURL string
+}
+
+// NewClient starts polling the response queue, creating (and subscribing)
+// it first if cfg.ResponseQueueURL is empty. ctx bounds only that setup.
+func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
+	switch {
+	case cfg.SQS == nil:
+		return nil, errors.New("snssqs: client config: SQS client is nil")
+	case cfg.SNS == nil:
+		return nil, errors.New("snssqs: client config: SNS client is nil")
+	case cfg.TopicARN == "":
+		return nil, errors.New("snssqs: client config: TopicARN is empty")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
+	}
+	respURL := cfg.ResponseQueueURL
+	var cleanup func(context.Context) error
+	if respURL == "" {
+		var err error
+		respURL, cleanup, err = createResponseQueue(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+	}
+	replyTo, metaKey := cfg.ResponseTopicARN, wire.MetaClientTopicARN
+	if replyTo == "" {
+		replyTo, metaKey = respURL, wire.MetaResponseQueueURL
+	}
+	c, err := queuecore.NewClient(queuecore.ClientConfig{
+		SQS:              cfg.SQS,
+		Sender:           sender{sns: cfg.SNS, sqs: queuecore.SQSSender{Client: cfg.SQS}},
+		RequestDest:      cfg.TopicARN,
+		ResponseQueueURL: respURL,
+		ReplyTo:          replyTo,
+		MetaKey:          metaKey,
+		ClientID:         cfg.ClientID,
+		Polling: queuecore.Polling{
+			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
+			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
+		},
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		Cleanup:         cleanup,
+		Logger:          cfg.Logger,
+	})
+	if err != nil {
+		if cleanup != nil {
+			cleanup(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("snssqs: %w", err)
+	}
+	return &Client{c: c, responseQueueURL: respURL}, nil
+}
+
+// createResponseQueue creates the client's queue and, if a response topic
+// is configured, subscribes it with a ClientId filter policy.
+func createResponseQueue(ctx context.Context, cfg ClientConfig) (string, func(context.Context) error, error) {
+	name := "asyncmcp-" + cfg.ClientID
+	attrs := map[string]string{}
+	if wire.IsFIFO(cfg.TopicARN) {
+		name += ".fifo"
+		attrs["FifoQueue"] = "true"
+	}
+	out, err := cfg.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", nil, fmt.Errorf("snssqs: creating response queue %s: %w", name, err)
+	}
+	url := aws.ToString(out.QueueUrl)
+	deleteQueue := func(ctx context.Context) error {
+		if _, err := cfg.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)}); err != nil {
+			return fmt.Errorf("deleting response queue %s: %w", url, err)
+		}
+		return nil
+	}
+	if cfg.ResponseTopicARN == "" {
+		return url, deleteQueue, nil
+	}
+	subARN, err := subscribe(ctx, cfg, url)
+	if err != nil {
+		deleteQueue(context.WithoutCancel(ctx))
+		return "", nil, err
+	}
+	return url, func(ctx context.Context) error {
+		_, uerr := cfg.SNS.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(subARN)})
+		if uerr != nil {
+			uerr = fmt.Errorf("unsubscribing %s: %w", subARN, uerr)
+		}
+		return errors.Join(uerr, deleteQueue(ctx))
+	}, nil
+}
+
+func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (string, error) {
+	qa, err := cfg.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", fmt.Errorf("snssqs: reading ARN of response queue %s: %w", queueURL, err)
+	}
+	queueARN := qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	// Let the topic deliver to the queue (AWS requires this policy).
+	policy, _ := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Effect": "Allow", "Principal": map[string]string{"Service": "sns.amazonaws.com"},
+			"Action": "sqs:SendMessage", "Resource": queueARN,
+			"Condition": map[string]any{"ArnEquals": map[string]string{"aws:SourceArn": cfg.ResponseTopicARN}},
+		}},
+	})
+	if _, err := cfg.SQS.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL), Attributes: map[string]string{"Policy": string(policy)},
+	}); err != nil {
+		return "", fmt.Errorf("snssqs: allowing topic %s to send to queue %s: %w", cfg.ResponseTopicARN, queueURL, err)
+	}
+	filter, _ := json.Marshal(map[string][]string{wire.AttrClientID: {cfg.ClientID}})
+	sub, err := cfg.SNS.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: aws.String(cfg.ResponseTopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN),
+		Attributes:            map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)},
+		ReturnSubscriptionArn: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("snssqs: subscribing queue %s to topic %s: %w", queueARN, cfg.ResponseTopicARN, err)
+	}
+	return aws.ToString(sub.SubscriptionArn), nil
+}
+
+// ClientID returns the id this client sends on every message.
+func (c *Client) ClientID() string { return c.c.ClientID() }
+
+// ResponseQueueURL returns the queue this client reads.
+func (c *Client) ResponseQueueURL() string { return c.responseQueueURL }
+
+// Transport returns an [mcp.Transport] for [mcp.Client.Connect]; each
+// Connect opens a new session of c.
+func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
+
+// Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.c.Transport) }
+
+// Close ends every open session (telling the server), stops polling, and
+// removes the queue and subscription NewClient created.
+func (c *Client) Close() error { return c.c.Close() }
+
+// ClientTransport is an [mcp.Transport] for one session with its own
+// [Client]: Connect creates the Client, and closing the connection closes it.
+type ClientTransport struct {
+	Config ClientConfig
+}
+
+// Connect opens the session.
+func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := NewClient(ctx, t.Config)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := c.c.Connect(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &ownedConn{ClientConn: conn, owner: c}, nil
+}
+
+type ownedConn struct {
+	*queuecore.ClientConn
+	owner *Client
+}
+
+func (c *ownedConn) Close() error {
+	c.ClientConn.Close()
+	return c.owner.Close()
+}
