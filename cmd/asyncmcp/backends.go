@@ -2,19 +2,197 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/sqs"
+	"github.com/asyncmcp/asyncmcp-go/webhook"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// backendOptions select and configure an asynchronous back.
+// queueFlags configure the SQS and SNS+SQS transports, on either side.
+type queueFlags struct {
+	queueURL         string
+	responseQueueURL string
+	topicARN         string
+	responseTopicARN string
+	waitTime         time.Duration
+	visibility       time.Duration
+	pollers          int
+	idleTimeout      time.Duration
+	maxMessageBytes  int
+	maxReceiveCount  int
+	sharedQueue      int
+}
+
+func (q *queueFlags) registerCommon(fs *flagSet, g string) {
+	fs.durationVar(&q.waitTime, []string{"--wait-time"}, g, "long-poll wait of each receive (default 20s)")
+	fs.durationVar(&q.visibility, []string{"--visibility-timeout"}, g, "visibility timeout of received messages, extended while a call runs (default 30s)")
+	fs.intVar(&q.pollers, []string{"--pollers"}, "N", g, "concurrent receives (default 1)")
+	fs.intVar(&q.maxMessageBytes, []string{"--max-message-bytes"}, "N", g, "largest message sent or accepted (default: the service limit)")
+}
+
+func (q *queueFlags) registerServer(fs *flagSet, g string) {
+	fs.stringVar(&q.queueURL, []string{"--queue-url"}, "URL", g, "request queue to read (for sns-sqs: the queue subscribed to the request topic)")
+	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "end a session idle this long and stop its child (default 1h; negative: never)")
+	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
+	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
+	q.registerCommon(fs, g)
+}
+
+func (q *queueFlags) registerClient(fs *flagSet, g string) {
+	fs.stringVar(&q.queueURL, []string{"--queue-url"}, "URL", g, "sqs: the server's request queue")
+	fs.stringVar(&q.responseQueueURL, []string{"--response-queue-url"}, "URL", g, "queue the server answers on, shared by all sessions (default: a queue created now and deleted on exit)")
+	fs.stringVar(&q.topicARN, []string{"--topic-arn"}, "ARN", g, "sns-sqs: the server's request topic")
+	fs.stringVar(&q.responseTopicARN, []string{"--response-topic-arn"}, "ARN", g, "sns-sqs: topic the server publishes answers to (subscribed by --response-queue-url)")
+	q.registerCommon(fs, g)
+}
+
+// fromEnv fills unset options from the environment, for containers.
+func (q *queueFlags) fromEnv() {
+	set := func(p *string, names ...string) {
+		for _, n := range names {
+			if *p == "" {
+				*p = os.Getenv(n)
+			}
+		}
+	}
+	set(&q.queueURL, "ASYNCMCP_QUEUE_URL", "SQS_QUEUE_URL")
+	set(&q.responseQueueURL, "ASYNCMCP_RESPONSE_QUEUE_URL", "SQS_RESPONSE_QUEUE_URL")
+	set(&q.topicARN, "ASYNCMCP_TOPIC_ARN", "SNS_TOPIC_ARN")
+	set(&q.responseTopicARN, "ASYNCMCP_RESPONSE_TOPIC_ARN", "SNS_RESPONSE_TOPIC_ARN")
+}
+
+func awsConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("no AWS region: set AWS_REGION (or a profile with a region)")
+	}
+	return cfg, nil
+}
+
+// listener builds the server side of a queue transport.
+func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger) (bridge.Listener, error) {
+	q.fromEnv()
+	if q.queueURL == "" {
+		return nil, usagef("--transport %s needs --queue-url URL", kind)
+	}
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case "sqs":
+		return sqs.Listen(sqs.ServerConfig{
+			Client:            awssqs.NewFromConfig(cfg),
+			QueueURL:          q.queueURL,
+			WaitTime:          q.waitTime,
+			VisibilityTimeout: q.visibility,
+			Pollers:           q.pollers,
+			IdleTimeout:       q.idleTimeout,
+			MaxMessageBytes:   q.maxMessageBytes,
+			MaxReceiveCount:   q.maxReceiveCount,
+			SharedQueue:       q.sharedQueue,
+			Logger:            log,
+		})
+	}
+	return snsSQSListener(cfg, q, log)
+}
+
+// dialer builds the client side of a queue transport.
+func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) (bridge.Dialer, func(), error) {
+	q.fromEnv()
+	cfg, err := awsConfig(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == "sqs" {
+		if q.queueURL == "" {
+			return nil, nil, usagef("--backend sqs needs --queue-url URL")
+		}
+		c, err := sqs.NewClient(ctx, sqs.ClientConfig{
+			Client:            awssqs.NewFromConfig(cfg),
+			QueueURL:          q.queueURL,
+			ResponseQueueURL:  q.responseQueueURL,
+			WaitTime:          q.waitTime,
+			VisibilityTimeout: q.visibility,
+			Pollers:           q.pollers,
+			MaxMessageBytes:   q.maxMessageBytes,
+			Logger:            log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.Dialer(), func() { c.Close() }, nil
+	}
+	return snsSQSDialer(ctx, cfg, q, log)
+}
+
+// webhookClientFlags configure the client side of the webhook transport.
+type webhookClientFlags struct {
+	serverURL       string
+	listen          string
+	webhookURL      string
+	secret          string
+	responseTimeout time.Duration
+}
+
+func (w *webhookClientFlags) register(fs *flagSet, g string) {
+	fs.stringVar(&w.serverURL, []string{"--server-url"}, "URL", g, "webhook, hybrid: the server's endpoint")
+	fs.stringVar(&w.listen, []string{"--webhook-listen"}, "ADDR", g, "webhook, hybrid: address to receive deliveries on (default 127.0.0.1:0)")
+	fs.stringVar(&w.webhookURL, []string{"--webhook-url"}, "URL", g, "webhook, hybrid: URL the server delivers to (default: derived from --webhook-listen)")
+	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "webhook, hybrid: shared secret to verify deliveries (default: the per-session secret the server sends)")
+	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "webhook: fail a request with no response after this long (default: no limit)")
+}
+
+// webhookDialer builds the client side of the webhook transport.
+func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
+	if w.serverURL == "" {
+		w.serverURL = os.Getenv("ASYNCMCP_SERVER_URL")
+	}
+	if w.serverURL == "" {
+		return nil, nil, usagef("--backend webhook needs --server-url URL")
+	}
+	c := webhook.NewClient(&webhook.ClientOptions{
+		ServerURL:       w.serverURL,
+		WebhookURL:      w.webhookURL,
+		Secret:          w.secret,
+		ResponseTimeout: w.responseTimeout,
+		Logger:          log,
+	})
+	addr := w.listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	u, err := c.Listen(addr)
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
+	}
+	log.Info("receiving webhook deliveries", "url", u)
+	return c, func() { c.Close() }, nil
+}
+
+// backendOptions select and configure an asynchronous back for the proxy.
 type backendOptions struct {
-	kind string
+	kind  string
+	queue queueFlags
+	hook  webhookClientFlags
 }
 
 func (b *backendOptions) register(fs *flagSet, group string) {
 	fs.stringVar(&b.kind, []string{"--backend"}, "KIND", group, "reach the server through sqs, sns-sqs, webhook or hybrid (or set BACKEND_TRANSPORT)")
+	b.queue.registerClient(fs, group)
+	b.hook.register(fs, group)
 }
 
 // fromEnv fills unset options from the environment, for containers.
@@ -26,5 +204,13 @@ func (b *backendOptions) fromEnv() {
 
 // dialer builds the back for the selected kind; close releases what it holds.
 func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (bridge.Dialer, func(), error) {
-	return nil, nil, usagef("--backend %q is not available in this build", b.kind)
+	switch kind := strings.ReplaceAll(strings.ToLower(b.kind), "_", "-"); kind {
+	case "sqs", "sns-sqs":
+		return b.queue.dialer(ctx, kind, log)
+	case "webhook":
+		return b.hook.webhookDialer(log)
+	case "hybrid", "streamable-http-webhook":
+		return b.hook.hybridDialer(log)
+	}
+	return nil, nil, usagef("--backend: want sqs, sns-sqs, webhook or hybrid, got %q", b.kind)
 }

@@ -2,9 +2,196 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
+	"github.com/asyncmcp/asyncmcp-go/webhook"
 )
 
+const serveUsage = `Usage:
+  asyncmcp serve --transport sqs --queue-url URL [options] -- COMMAND [ARGS...]
+  asyncmcp serve --transport sns-sqs --queue-url URL [options] -- COMMAND [ARGS...]
+  asyncmcp serve --transport webhook --listen ADDR [options] -- COMMAND [ARGS...]
+  asyncmcp serve --transport hybrid --listen ADDR --webhook-tools a,b [options] -- COMMAND [ARGS...]
+
+Puts any stdio MCP server behind an asynchronous transport, with no code:
+each client session gets its own child process, stopped when the session
+ends (explicitly, or after --idle-timeout).
+
+AWS access uses the SDK's default chain: AWS_REGION, AWS_ENDPOINT_URL,
+AWS_PROFILE, instance and container roles.
+
+Examples:
+  asyncmcp serve --transport sqs --queue-url http://127.0.0.1:4566/000000000000/mcp-requests -- go run ./examples/echo-server
+  asyncmcp serve --transport webhook --listen 127.0.0.1:8000 --allow-webhook-host localhost -- uvx mcp-server-fetch
+`
+
+var serveGroups = []string{"Transport", "Queues (sqs, sns-sqs)", "Webhooks (webhook, hybrid)", "Child process", "Logging"}
+
+type serveOptions struct {
+	transport string
+	queue     queueFlags
+	hook      webhookServerFlags
+	child     childFlags
+	log       logOptions
+}
+
+// childFlags configure the child process started per session.
+type childFlags struct {
+	env       [][2]string
+	cwd       string
+	passEnv   bool
+	terminate time.Duration
+}
+
+func (c *childFlags) register(fs *flagSet, g string) {
+	fs.pairVar(&c.env, []string{"-e", "--env"}, "KEY VALUE", g, "set an environment variable for the child (repeatable)")
+	fs.stringVar(&c.cwd, []string{"--cwd"}, "DIR", g, "working directory of the child")
+	fs.boolVar(&c.passEnv, "--pass-environment", "--no-pass-environment", g, "give the child this process's whole environment (default off)")
+	fs.durationVar(&c.terminate, []string{"--terminate-timeout"}, g, "wait this long after closing stdin, then after SIGTERM, before escalating (default 5s)")
+}
+
+func (c *childFlags) command(argv []string, log *slog.Logger) (*stdio.Command, error) {
+	path, err := commandPath(argv[0])
+	if err != nil {
+		return nil, err
+	}
+	var env []string
+	for _, kv := range c.env {
+		env = append(env, kv[0]+"="+kv[1])
+	}
+	return &stdio.Command{Path: path, Args: argv[1:], Env: env, Dir: c.cwd, PassEnvironment: c.passEnv, TerminateTimeout: c.terminate, Logger: log}, nil
+}
+
+// webhookServerFlags configure the server side of the webhook transports.
+type webhookServerFlags struct {
+	listen        string
+	path          string
+	secret        string
+	allowHosts    []string
+	allowLoopback bool
+	maxSessions   int
+	retries       int
+	webhookTools  string
+}
+
+func (w *webhookServerFlags) register(fs *flagSet, g string) {
+	fs.stringVar(&w.listen, []string{"--listen"}, "ADDR", g, "address to serve on, e.g. 127.0.0.1:8000")
+	fs.stringVar(&w.path, []string{"--path"}, "PATH", g, "path of the endpoint (default /mcp/request for webhook, /mcp for hybrid)")
+	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "sign deliveries with this shared secret (default: a fresh secret per session, sent to the client at initialize)")
+	fs.listVar(&w.allowHosts, []string{"--allow-webhook-host"}, "HOST", g, "deliver only to webhook URLs on HOST (repeatable; host, host:port, *.example.com or *)")
+	fs.boolVar(&w.allowLoopback, "--allow-loopback-webhooks", "", g, "also deliver to localhost and loopback addresses (development)")
+	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "most concurrent sessions, else 503 (default 1000)")
+	fs.intVar(&w.retries, []string{"--webhook-retries"}, "N", g, "retries of a failed delivery, with exponential backoff (default 4)")
+	fs.stringVar(&w.webhookTools, []string{"--webhook-tools"}, "a,b", g, "hybrid: tools whose results are delivered by webhook")
+}
+
+func (w *webhookServerFlags) options(log *slog.Logger) *webhook.ServerOptions {
+	return &webhook.ServerOptions{
+		MaxSessions:         w.maxSessions,
+		Secret:              w.secret,
+		AllowedWebhookHosts: w.allowHosts,
+		AllowLoopback:       w.allowLoopback,
+		Retries:             w.retries,
+		Logger:              log,
+	}
+}
+
+func (o *serveOptions) flags() *flagSet {
+	fs := &flagSet{}
+	fs.stringVar(&o.transport, []string{"--transport"}, "KIND", serveGroups[0], "sqs, sns-sqs, webhook or hybrid")
+	o.queue.registerServer(fs, serveGroups[1])
+	o.hook.register(fs, serveGroups[2])
+	o.child.register(fs, serveGroups[3])
+	o.log.register(fs, serveGroups[4])
+	return fs
+}
+
 func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io.WriteCloser, stderr io.Writer) error {
-	return usagef("serve: no transport available yet")
+	o := &serveOptions{}
+	fs := o.flags()
+	rest, err := fs.parse(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, serveUsage+fs.usage(serveGroups))
+		return errHelp
+	}
+	if err != nil {
+		return usageError{err}
+	}
+	log, err := o.log.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return usagef("give the MCP server command after the options, e.g. -- go run ./examples/echo-server")
+	}
+	cmd, err := o.child.command(rest, log.With("child", rest[0]))
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(o.transport) {
+	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
+		l, err := o.queue.listener(ctx, strings.ToLower(o.transport), log)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "asyncmcp: serving %s on %s\n", o.transport, o.queue.queueURL)
+		return bridge.Serve(ctx, l, cmd, &bridge.Options{Logger: log})
+	case "webhook":
+		if o.hook.listen == "" {
+			return usagef("--transport webhook needs --listen ADDR")
+		}
+		srv := webhook.NewServer(o.hook.options(log))
+		path := o.hook.path
+		if path == "" {
+			path = webhook.DefaultPath
+		}
+		mux := http.NewServeMux()
+		mux.Handle(path, srv)
+		return serveListener(ctx, o.hook.listen, path, mux, srv, cmd, stdout, log)
+	case "hybrid":
+		return o.serveHybrid(ctx, cmd, stdout, log)
+	case "":
+		return usagef("--transport is required: sqs, sns-sqs, webhook or hybrid")
+	}
+	return usagef("--transport: want sqs, sns-sqs, webhook or hybrid, got %q", o.transport)
+}
+
+// serveListener serves handler on addr and bridges the sessions of l to
+// children of cmd until ctx is done.
+func serveListener(ctx context.Context, addr, path string, handler http.Handler, l bridge.Listener, d bridge.Dialer, stdout io.Writer, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s\n", ln.Addr(), path)
+	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
+	serveCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- bridge.Serve(serveCtx, l, d, &bridge.Options{Logger: log}) }()
+	var result error
+	select {
+	case err := <-errc:
+		result = fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	cancel()
+	<-done
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	hs.Shutdown(shutdownCtx)
+	return result
 }

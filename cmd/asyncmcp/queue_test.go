@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// launchServe starts `asyncmcp serve` with args and waits until it says it
+// is serving.
+func launchServe(t *testing.T, env []string, args ...string) *testenv.Process {
+	t.Helper()
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	ready := make(chan struct{}, 1)
+	p := testenv.StartProcess(t, cmd, func(line string) {
+		if strings.HasPrefix(line, "asyncmcp: serving") {
+			select {
+			case ready <- struct{}{}:
+			default:
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case <-p.Exited():
+		t.Fatalf("asyncmcp serve exited early (%v):\n%s", p.Err(), p.Log())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("asyncmcp serve did not start:\n%s", p.Log())
+	}
+	return p
+}
+
+// TestSQSEndToEnd: stdio client → asyncmcp proxy --backend sqs --stdio →
+// fauxqs → asyncmcp serve --transport sqs → Go SDK everything-server.
+func TestSQSEndToEnd(t *testing.T) {
+	fq := testenv.StartFauxqs(t)
+	reqQ := fq.CreateQueue(t, "e2e-requests", nil)
+	respQ := fq.CreateQueue(t, "e2e-responses", nil)
+	env := fq.Env()
+	launchServe(t, env, "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--", testenv.GoEverythingServer(t))
+
+	var progress sync.Mutex
+	var got []float64
+	c := mcp.NewClient(&mcp.Implementation{Name: "sqs-e2e", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(ctx context.Context, r *mcp.ProgressNotificationClientRequest) {
+			progress.Lock()
+			got = append(got, r.Params.Progress)
+			progress.Unlock()
+		},
+		CreateMessageHandler: func(ctx context.Context, r *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Model: "test-model", Role: "assistant", Content: &mcp.TextContent{Text: "sampled over queues"}}, nil
+		},
+	})
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), "proxy", "--backend", "sqs", "--stdio", "--queue-url", reqQ, "--response-queue-url", respQ, "--wait-time", "1s")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = testWriter{t}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil || len(tools.Tools) == 0 {
+		t.Fatalf("tools/list: %v, %d tools", err, len(tools.Tools))
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_simple_text"})
+	if err != nil || res.IsError {
+		t.Fatalf("test_simple_text: %v %+v", err, res)
+	}
+	params := &mcp.CallToolParams{Name: "test_tool_with_progress"}
+	params.SetProgressToken("p-1")
+	if _, err := cs.CallTool(ctx, params); err != nil {
+		t.Fatalf("test_tool_with_progress: %v", err)
+	}
+	progress.Lock()
+	n := len(got)
+	progress.Unlock()
+	if n == 0 {
+		t.Errorf("no progress notifications crossed the queues")
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "hi"}})
+	if err != nil || res.IsError {
+		t.Fatalf("test_sampling: %v %+v", err, res)
+	}
+	if text := fmt.Sprint(res.Content[0].(*mcp.TextContent).Text); !strings.Contains(text, "sampled over queues") {
+		t.Errorf("sampling result did not come back from the client: %q", text)
+	}
+}
