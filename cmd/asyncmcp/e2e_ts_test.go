@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,84 +53,108 @@ type e2eTSSummary struct {
 	PostAfterTerminateStatus int      `json:"postAfterTerminateStatus"`
 }
 
-func e2eRunTSClient(t *testing.T, mode, base string) e2eTSSummary {
-	t.Helper()
+// e2eTSClient runs testdata/ts-client.mjs and decodes its summary. It does
+// not stop the test, so it may run on any goroutine.
+func e2eTSClient(t *testing.T, node, nodeDir, mode, base, tag string) (e2eTSSummary, error) {
+	var s e2eTSSummary
 	script, err := filepath.Abs(filepath.Join("testdata", "ts-client.mjs"))
 	if err != nil {
-		t.Fatal(err)
+		return s, err
 	}
-	out, runErr := e2eRunNode(t, script, mode, base)
-	var s e2eTSSummary
+	out, runErr := e2eRunNode(t, node, nodeDir, script, mode, base, tag)
 	if err := json.Unmarshal(bytes.TrimSpace(out), &s); err != nil {
-		t.Fatalf("ts-client %s: cannot decode its summary (run error: %v): %v\n%s", mode, runErr, err, out)
+		return s, fmt.Errorf("ts-client %s %s: cannot decode its summary (run error: %v): %w\n%s", mode, tag, runErr, err, out)
 	}
-	t.Logf("ts-client %s summary: %s", mode, bytes.TrimSpace(out))
+	t.Logf("ts-client %s %s summary: %s", mode, tag, bytes.TrimSpace(out))
 	if runErr != nil || s.Error != "" {
-		t.Fatalf("ts-client %s failed: %v\n%s", mode, runErr, s.Error)
+		return s, fmt.Errorf("ts-client %s %s failed: %v\n%s", mode, tag, runErr, s.Error)
+	}
+	return s, nil
+}
+
+// e2eRunTSClient is [e2eTSClient] that fails the test on error.
+func e2eRunTSClient(t *testing.T, mode, base, tag string) e2eTSSummary {
+	t.Helper()
+	node, dir := e2eNode(t)
+	s, err := e2eTSClient(t, node, dir, mode, base, tag)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
 
+// e2eCheckStreamable checks the summary of a `ts-client.mjs streamable` run
+// made with tag.
+func e2eCheckStreamable(t *testing.T, s e2eTSSummary, tag string) {
+	t.Helper()
+	if s.SessionID == "" {
+		t.Error("no Mcp-Session-Id reached the TS client")
+	}
+	if s.ProtocolVersion != "2025-11-25" {
+		t.Errorf("negotiated protocol version %q, want 2025-11-25", s.ProtocolVersion)
+	}
+	if s.ServerInfo.Name != "mcp-conformance-test-server" {
+		t.Errorf("serverInfo.name = %q, want the Go everything-server's", s.ServerInfo.Name)
+	}
+	for _, want := range []string{"test_simple_text", "test_tool_with_progress", "test_sampling", "test_elicitation"} {
+		if !slices.Contains(s.Tools, want) {
+			t.Errorf("tools/list lacks %q: %v", want, s.Tools)
+		}
+	}
+	var got []float64
+	for _, p := range s.Progress {
+		got = append(got, p.Progress)
+		if p.Total != 100 || !strings.HasPrefix(p.Message, "Completed step") {
+			t.Errorf("progress notification %+v, want total 100 and a 'Completed step' message", p)
+		}
+	}
+	if !reflect.DeepEqual(got, []float64{0, 50, 100}) {
+		t.Errorf("onprogress saw %v, want [0 50 100]", got)
+	}
+	if len(s.ProgressResult) != 1 || s.ProgressResult[0] == "" || s.ProgressResult[0] == "<nil>" {
+		t.Errorf("test_tool_with_progress returned %q, want the progress token echoed", s.ProgressResult)
+	}
+	if len(s.SamplingRequests) != 1 || len(s.SamplingRequests[0].Messages) != 1 ||
+		s.SamplingRequests[0].Messages[0].Content.Text != "ping from "+tag {
+		t.Errorf("sampling requests seen by the client: %+v, want exactly one with prompt %q", s.SamplingRequests, "ping from "+tag)
+	}
+	if want := []string{"LLM response: pong from the TS client " + tag}; !reflect.DeepEqual(s.SamplingResult, want) {
+		t.Errorf("test_sampling returned %q, want %q", s.SamplingResult, want)
+	}
+	if want := "Who is there, " + tag + "?"; len(s.ElicitationRequests) != 1 || s.ElicitationRequests[0].Message != want {
+		t.Errorf("elicitation requests seen by the client: %+v, want exactly one with message %q", s.ElicitationRequests, want)
+	}
+	if len(s.ElicitationResult) != 1 || !strings.Contains(s.ElicitationResult[0], "action=accept") ||
+		!strings.Contains(s.ElicitationResult[0], "username:ts-user-"+tag+"]") {
+		t.Errorf("test_elicitation returned %q, want the accepted username ts-user-%s", s.ElicitationResult, tag)
+	}
+	if s.SessionIDAfterTerminate != nil {
+		t.Errorf("session id after terminateSession = %q, want none", *s.SessionIDAfterTerminate)
+	}
+	if s.PostAfterTerminateStatus != http.StatusNotFound {
+		t.Errorf("POST with the terminated session id got HTTP %d, want 404", s.PostAfterTerminateStatus)
+	}
+}
+
+// e2eConcurrentTSClients is how many TS clients run at once in the
+// "concurrent" subtest.
+const e2eConcurrentTSClients = 4
+
 // TestTSClientThroughProxy drives `asyncmcp proxy -- <Go SDK everything-server>`
 // with the official TypeScript SDK client, over Streamable HTTP (tools,
-// progress, sampling, elicitation, session termination) and over legacy SSE.
+// progress, sampling, elicitation, session termination), over legacy SSE,
+// and with several Streamable HTTP clients at once (each must see only its
+// own sampling and elicitation requests).
 func TestTSClientThroughProxy(t *testing.T) {
 	e2eNode(t)
 	px := e2eStartProxy(t, "--", testenv.GoEverythingServer(t))
 
 	t.Run("streamable", func(t *testing.T) {
-		s := e2eRunTSClient(t, "streamable", px.Base)
-		if s.SessionID == "" {
-			t.Error("no Mcp-Session-Id reached the TS client")
-		}
-		if s.ProtocolVersion != "2025-11-25" {
-			t.Errorf("negotiated protocol version %q, want 2025-11-25", s.ProtocolVersion)
-		}
-		if s.ServerInfo.Name != "mcp-conformance-test-server" {
-			t.Errorf("serverInfo.name = %q, want the Go everything-server's", s.ServerInfo.Name)
-		}
-		for _, want := range []string{"test_simple_text", "test_tool_with_progress", "test_sampling", "test_elicitation"} {
-			if !slices.Contains(s.Tools, want) {
-				t.Errorf("tools/list lacks %q: %v", want, s.Tools)
-			}
-		}
-		var got []float64
-		for _, p := range s.Progress {
-			got = append(got, p.Progress)
-			if p.Total != 100 || !strings.HasPrefix(p.Message, "Completed step") {
-				t.Errorf("progress notification %+v, want total 100 and a 'Completed step' message", p)
-			}
-		}
-		if !reflect.DeepEqual(got, []float64{0, 50, 100}) {
-			t.Errorf("onprogress saw %v, want [0 50 100]", got)
-		}
-		if len(s.ProgressResult) != 1 || s.ProgressResult[0] == "" || s.ProgressResult[0] == "<nil>" {
-			t.Errorf("test_tool_with_progress returned %q, want the progress token echoed", s.ProgressResult)
-		}
-		if len(s.SamplingRequests) != 1 || len(s.SamplingRequests[0].Messages) != 1 ||
-			s.SamplingRequests[0].Messages[0].Content.Text != "ping from the e2e test" {
-			t.Errorf("sampling requests seen by the client: %+v, want one with the prompt", s.SamplingRequests)
-		}
-		if want := []string{"LLM response: pong from the TS client"}; !reflect.DeepEqual(s.SamplingResult, want) {
-			t.Errorf("test_sampling returned %q, want %q", s.SamplingResult, want)
-		}
-		if len(s.ElicitationRequests) != 1 || s.ElicitationRequests[0].Message != "Who is there?" {
-			t.Errorf("elicitation requests seen by the client: %+v", s.ElicitationRequests)
-		}
-		if len(s.ElicitationResult) != 1 || !strings.Contains(s.ElicitationResult[0], "action=accept") ||
-			!strings.Contains(s.ElicitationResult[0], "ts-e2e-user") {
-			t.Errorf("test_elicitation returned %q, want the accepted username", s.ElicitationResult)
-		}
-		if s.SessionIDAfterTerminate != nil {
-			t.Errorf("session id after terminateSession = %q, want none", *s.SessionIDAfterTerminate)
-		}
-		if s.PostAfterTerminateStatus != http.StatusNotFound {
-			t.Errorf("POST with the terminated session id got HTTP %d, want 404", s.PostAfterTerminateStatus)
-		}
+		e2eCheckStreamable(t, e2eRunTSClient(t, "streamable", px.Base, "solo"), "solo")
 	})
 
 	t.Run("sse", func(t *testing.T) {
-		s := e2eRunTSClient(t, "sse", px.Base)
+		s := e2eRunTSClient(t, "sse", px.Base, "legacy")
 		if s.ServerInfo.Name != "mcp-conformance-test-server" {
 			t.Errorf("serverInfo.name = %q, want the Go everything-server's", s.ServerInfo.Name)
 		}
@@ -139,12 +164,47 @@ func TestTSClientThroughProxy(t *testing.T) {
 		if want := []string{"This is a simple text response for testing."}; !reflect.DeepEqual(s.SimpleTextResult, want) {
 			t.Errorf("test_simple_text over SSE returned %q, want %q", s.SimpleTextResult, want)
 		}
-		if want := []string{"LLM response: pong from the TS client"}; !reflect.DeepEqual(s.SamplingResult, want) {
+		if len(s.SamplingRequests) != 1 || len(s.SamplingRequests[0].Messages) != 1 ||
+			s.SamplingRequests[0].Messages[0].Content.Text != "ping over legacy SSE from legacy" {
+			t.Errorf("sampling requests seen over SSE: %+v", s.SamplingRequests)
+		}
+		if want := []string{"LLM response: pong from the TS client legacy"}; !reflect.DeepEqual(s.SamplingResult, want) {
 			t.Errorf("test_sampling over SSE returned %q, want %q", s.SamplingResult, want)
 		}
 	})
 
-	// Both clients closed (DELETE, SSE stream closed): their children go.
+	t.Run("concurrent", func(t *testing.T) {
+		// All clients run at once (not bounded by -parallel).
+		node, dir := e2eNode(t)
+		type run struct {
+			s   e2eTSSummary
+			err error
+		}
+		runs := make([]run, e2eConcurrentTSClients)
+		var wg sync.WaitGroup
+		for i := range runs {
+			wg.Go(func() {
+				runs[i].s, runs[i].err = e2eTSClient(t, node, dir, "streamable", px.Base, fmt.Sprintf("client%d", i))
+			})
+		}
+		wg.Wait()
+		sessions := map[string]bool{}
+		for i, r := range runs {
+			tag := fmt.Sprintf("client%d", i)
+			t.Run(tag, func(t *testing.T) {
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				e2eCheckStreamable(t, r.s, tag)
+				if sessions[r.s.SessionID] {
+					t.Errorf("session id %s given to two clients", r.s.SessionID)
+				}
+				sessions[r.s.SessionID] = true
+			})
+		}
+	})
+
+	// Every client closed (DELETE, SSE stream closed): their children go.
 	px.e2eWaitNoChildren(t)
 	px.Stop(t)
 }
@@ -338,7 +398,7 @@ func e2eDirectInitialize(t *testing.T, node, serverEverything string, initReq []
 func TestTasksThroughProxy(t *testing.T) {
 	node, _ := e2eNode(t)
 	se := testenv.ServerEverything(t)
-	px := e2eStartProxy(t, "--", node, se, "stdio")
+	px := e2eStartProxy(t, "--terminate-timeout", "1s", "--", node, se, "stdio")
 
 	initParams := map[string]any{
 		"protocolVersion": "2025-11-25",

@@ -1,13 +1,16 @@
 // ts-client.mjs drives an MCP server with the official TypeScript SDK client
 // and prints a JSON summary of what it saw on stdout (one line).
 //
-// Usage: node ts-client.mjs streamable|sse BASE_URL
+// Usage: node ts-client.mjs streamable|sse BASE_URL [TAG]
+// TAG (default "e2e") is put into the sampling prompt, the elicitation
+// message and the elicited username, so concurrent runs can check that each
+// got only its own server-initiated requests.
 // The SDK is loaded from $ASYNCMCP_NODE_DIR/node_modules (ESM ignores
 // NODE_PATH, so the modules are imported by absolute path).
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-const [mode, base] = process.argv.slice(2);
+const [mode, base, tag = "e2e"] = process.argv.slice(2);
 const nodeDir = process.env.ASYNCMCP_NODE_DIR;
 if (!mode || !base || !nodeDir) {
   console.error("usage: ASYNCMCP_NODE_DIR=DIR node ts-client.mjs streamable|sse BASE_URL");
@@ -19,7 +22,7 @@ const { StreamableHTTPClientTransport } = await sdk("client/streamableHttp.js");
 const { SSEClientTransport } = await sdk("client/sse.js");
 const { CreateMessageRequestSchema, ElicitRequestSchema } = await sdk("types.js");
 
-const summary = { mode, samplingRequests: [], elicitationRequests: [] };
+const summary = { mode, tag, samplingRequests: [], elicitationRequests: [] };
 
 function newClient() {
   const client = new Client(
@@ -30,14 +33,14 @@ function newClient() {
     summary.samplingRequests.push(req.params);
     return {
       role: "assistant",
-      content: { type: "text", text: "pong from the TS client" },
+      content: { type: "text", text: `pong from the TS client ${tag}` },
       model: "e2e-test-model",
       stopReason: "endTurn",
     };
   });
   client.setRequestHandler(ElicitRequestSchema, async (req) => {
     summary.elicitationRequests.push(req.params);
-    return { action: "accept", content: { username: "ts-e2e-user" } };
+    return { action: "accept", content: { username: `ts-user-${tag}` } };
   });
   return client;
 }
@@ -64,10 +67,10 @@ async function streamable() {
   summary.progressResult = texts(pres);
 
   summary.samplingResult = texts(
-    await client.callTool({ name: "test_sampling", arguments: { prompt: "ping from the e2e test" } }),
+    await client.callTool({ name: "test_sampling", arguments: { prompt: `ping from ${tag}` } }),
   );
   summary.elicitationResult = texts(
-    await client.callTool({ name: "test_elicitation", arguments: { message: "Who is there?" } }),
+    await client.callTool({ name: "test_elicitation", arguments: { message: `Who is there, ${tag}?` } }),
   );
 
   // Session termination: DELETE, then the old session id must be unknown.
@@ -97,7 +100,7 @@ async function sse() {
   summary.tools = (await client.listTools()).tools.map((t) => t.name);
   summary.simpleTextResult = texts(await client.callTool({ name: "test_simple_text", arguments: {} }));
   summary.samplingResult = texts(
-    await client.callTool({ name: "test_sampling", arguments: { prompt: "ping over legacy SSE" } }),
+    await client.callTool({ name: "test_sampling", arguments: { prompt: `ping over legacy SSE from ${tag}` } }),
   );
   await client.close();
 }
