@@ -77,6 +77,29 @@ type Options struct {
 	// Logger receives a line per refused request and per session event. If
 	// nil, slog.Default() is used.
 	Logger *slog.Logger
+
+	// Divert, if set, is asked about each request a client POSTs on a
+	// Streamable HTTP session. When it returns true, the POST is answered at
+	// once with 202 Accepted (header Asyncmcp-Delivery: divert), progress
+	// notifications for the request go on the session's GET stream, and the
+	// response is handed to Deliver instead of a stream. This is how the
+	// StreamableHTTP+webhook transport sends slow tools' results by webhook.
+	Divert func(s SessionInfo, req *jsonrpc.Request) bool
+	// Deliver sends a diverted response, retrying as it sees fit. If it
+	// returns an error, the response goes on the session's GET stream, so
+	// it is not lost.
+	Deliver func(ctx context.Context, s SessionInfo, resp *jsonrpc.Response) error
+}
+
+// SessionInfo describes a client session to [Options.Divert] and
+// [Options.Deliver].
+type SessionInfo struct {
+	// ID is the Mcp-Session-Id.
+	ID string
+	// Header holds the headers of the POST that initialized the session.
+	Header http.Header
+	// InitParams are the params of the client's initialize request.
+	InitParams json.RawMessage
 }
 
 func (o *Options) eventLimit() int {

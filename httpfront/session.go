@@ -36,6 +36,8 @@ type session struct {
 	events     int // events held in all streams
 	version    string
 	lastActive time.Time
+	info       SessionInfo
+	diverted   map[jsonrpc.ID]string // requests whose responses go to Options.Deliver, with their progress tokens
 }
 
 func newSession(id string, ep *endpoint, legacy bool, version string) *session {
@@ -48,6 +50,7 @@ func newSession(id string, ep *endpoint, legacy bool, version string) *session {
 		streams:    map[string]*stream{},
 		byReq:      map[jsonrpc.ID]*stream{},
 		byProgress: map[string]*stream{},
+		diverted:   map[jsonrpc.ID]string{},
 		version:    version,
 		lastActive: time.Now(),
 	}
@@ -139,6 +142,18 @@ func (s *session) openRequestStream(req *jsonrpc.Request) *stream {
 	return st
 }
 
+// divertRequest registers a request whose response leaves by
+// Options.Deliver; its progress goes on the standalone stream.
+func (s *session) divertRequest(req *jsonrpc.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok := progressToken(req.Params)
+	s.diverted[req.ID] = tok
+	if tok != "" {
+		s.byProgress[tok] = s.standalone
+	}
+}
+
 // Write routes a message from the server: a response to the stream of its
 // request; a progress notification to the stream of the request that asked
 // for progress; anything else to the newest open request stream, or to the
@@ -158,6 +173,14 @@ func (s *session) Write(ctx context.Context, m jsonrpc.Message) error {
 	var st *stream
 	switch m := m.(type) {
 	case *jsonrpc.Response:
+		if tok, ok := s.diverted[m.ID]; ok {
+			delete(s.diverted, m.ID)
+			if tok != "" {
+				delete(s.byProgress, tok)
+			}
+			s.deliverAsync(m, data)
+			return nil
+		}
 		if target, ok := s.byReq[m.ID]; ok {
 			delete(s.byReq, m.ID)
 			target.pending--
@@ -191,6 +214,26 @@ func (s *session) Write(ctx context.Context, m jsonrpc.Message) error {
 	}
 	st.signal()
 	return nil
+}
+
+// deliverAsync hands a diverted response to Options.Deliver without holding
+// up the bridge; if delivery fails, the response goes on the standalone
+// stream.
+func (s *session) deliverAsync(resp *jsonrpc.Response, data []byte) {
+	ep := s.ep
+	ep.srv.wg.Add(1)
+	go func() {
+		defer ep.srv.wg.Done()
+		err := ep.opts.Deliver(ep.srv.ctx, s.info, resp)
+		if err == nil {
+			return
+		}
+		ep.srv.log.Warn("diverted response could not be delivered; sending it on the session stream", "session", s.id, "id", resp.ID.Raw(), "err", err)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.appendLocked(s.standalone, data)
+		s.standalone.signal()
+	}()
 }
 
 func (s *session) appendLocked(st *stream, data []byte) {

@@ -115,6 +115,7 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 			rpcError(w, status, req.ID, -32000, err.Error())
 			return
 		}
+		sess.info = SessionInfo{ID: sess.id, Header: r.Header.Clone(), InitParams: req.Params}
 		log.Debug("session started", "session", sess.id, "server", ep.name)
 	case sid == "":
 		id := jsonrpc.ID{}
@@ -149,6 +150,17 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Mcp-Session-Id", sess.id)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if ep.opts.Divert != nil && ep.opts.Deliver != nil && ep.opts.Divert(sess.info, req) {
+		sess.divertRequest(req)
+		if err := sess.deliver(r.Context(), msg); err != nil {
+			rpcError(w, http.StatusNotFound, req.ID, CodeSessionNotFound, "Session not found: it has ended")
+			return
+		}
+		w.Header().Set("Mcp-Session-Id", sess.id)
+		w.Header().Set("Asyncmcp-Delivery", "divert")
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
