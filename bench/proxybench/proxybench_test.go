@@ -2,15 +2,14 @@ package proxybench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,61 +38,102 @@ type side struct {
 	sessions []*mcp.ClientSession
 }
 
-// A result is what one measured run of a side produced.
+// BenchmarkProxy measures tools/call echo with 8 concurrent sessions, each
+// with one call in flight, against the echo tool served directly by the Go
+// SDK over Streamable HTTP ("direct", the limit) and through
+// `asyncmcp proxy -- echo-server` ("proxy"). Both servers are separate
+// processes on 127.0.0.1 and are measured in the same run, interleaved in
+// short rounds so that both see the same background load. It reports, per
+// side, calls/s and p50/p99 latency, and for the proxy the ratio to direct
+// throughput and the added p50; it also prints them as a table. Targets
+// (printed, not asserted): at least 0.6x the direct throughput and under
+// 0.5 ms added p50.
+func BenchmarkProxy(b *testing.B) { benchmark(b, sessions) }
+
+// BenchmarkProxySerial is [BenchmarkProxy] with one session making one call
+// at a time: the latency a proxy adds to a call when the CPU is not
+// saturated.
+func BenchmarkProxySerial(b *testing.B) { benchmark(b, 1) }
+
+// callsPerRound is how many calls each session in use makes per side in
+// one round (one b.Loop iteration).
+const callsPerRound = 25
+
+func benchmark(b *testing.B, conc int) {
+	bin := buildAll(b)
+	sides := []*side{
+		startDirect(b, bin),
+		startProxy(b, bin),
+	}
+	tallies := make([]tally, len(sides))
+	round := 0
+	for b.Loop() {
+		for i := range sides {
+			if round%2 == 1 { // alternate the order, so neither side always goes first
+				i = len(sides) - 1 - i
+			}
+			if err := sides[i].round(b.Context(), conc, callsPerRound, &tallies[i]); err != nil {
+				b.Fatalf("%s: %v", sides[i].name, err)
+			}
+		}
+		round++
+	}
+	results := make([]result, len(sides))
+	for i, t := range tallies {
+		results[i] = t.result()
+	}
+	base := results[0]
+	for i, s := range sides {
+		r := results[i]
+		b.ReportMetric(r.throughput(), s.name+"-calls/s")
+		b.ReportMetric(ms(r.p50), s.name+"-p50-ms")
+		b.ReportMetric(ms(r.p99), s.name+"-p99-ms")
+		if i > 0 {
+			b.ReportMetric(r.throughput()/base.throughput(), s.name+"/direct")
+			b.ReportMetric(ms(r.p50-base.p50), s.name+"-added-p50-ms")
+		}
+	}
+	printTable(conc, sides, results)
+}
+
+// A tally accumulates the calls of one side over the rounds of a run.
+type tally struct {
+	elapsed time.Duration
+	lat     []time.Duration
+}
+
+// A result is what one side measured in a run.
 type result struct {
 	calls    int
 	elapsed  time.Duration
 	p50, p99 time.Duration
 }
 
-func (r result) throughput() float64 { return float64(r.calls) / r.elapsed.Seconds() }
-
-// BenchmarkProxy measures tools/call echo with 8 concurrent sessions, each
-// with one call in flight, against the echo tool served directly by the Go
-// SDK over Streamable HTTP (sub-benchmark "direct", the limit) and through
-// `asyncmcp proxy -- echo-server` (sub-benchmark "proxy"). Both servers are
-// separate processes on 127.0.0.1. Each sub-benchmark reports calls/s,
-// p50-ms and p99-ms; at the end the benchmark prints a table and the ratios
-// proxy/direct. Targets (printed, not asserted): at least 0.6x the direct
-// throughput and under 0.5 ms added p50.
-func BenchmarkProxy(b *testing.B) {
-	bin := buildAll(b)
-
-	sides := []*side{
-		startDirect(b, bin),
-		startProxy(b, bin),
-	}
-	results := map[string]result{}
-	for _, s := range sides {
-		b.Run(s.name, func(b *testing.B) {
-			results[s.name] = s.measure(b)
-		})
-	}
-	printTable(sides, results)
+func (t *tally) result() result {
+	lat := slices.Sorted(slices.Values(t.lat))
+	return result{calls: len(lat), elapsed: t.elapsed, p50: percentile(lat, 0.50), p99: percentile(lat, 0.99)}
 }
+
+func (r result) throughput() float64 { return float64(r.calls) / r.elapsed.Seconds() }
 
 // binaries holds the paths of the programs a benchmark runs.
 type binaries struct {
 	asyncmcp, echoServer, directServer string
 }
 
+// buildAll builds the programs once per test binary (see
+// [testenv.BuildPackage]). $PROXYBENCH_ASYNCMCP, if set, names an asyncmcp
+// binary to use instead (for example one built with profiling hooks).
 func buildAll(b *testing.B) binaries {
 	b.Helper()
-	dir := b.TempDir()
-	root := testenv.RepoRoot(b)
-	build := func(pkg, name string) string {
-		out := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = root
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build -o %s %s: %v\n%s", out, pkg, err, msg)
-		}
-		return out
+	proxy := os.Getenv("PROXYBENCH_ASYNCMCP")
+	if proxy == "" {
+		proxy = testenv.BuildAsyncmcp(b)
 	}
 	return binaries{
-		asyncmcp:     build("./cmd/asyncmcp", "asyncmcp"),
-		echoServer:   build("./examples/echo-server", "echo-server"),
-		directServer: build("./bench/proxybench/directserver", "directserver"),
+		asyncmcp:     proxy,
+		echoServer:   testenv.EchoServer(b),
+		directServer: testenv.BuildPackage(b, "./bench/proxybench/directserver"),
 	}
 }
 
@@ -180,20 +220,18 @@ func call(ctx context.Context, cs *mcp.ClientSession) error {
 	return nil
 }
 
-// measure makes b.N calls spread over the side's sessions, each session
-// with one call in flight, and reports throughput and latency percentiles.
-func (s *side) measure(b *testing.B) result {
-	ctx := b.Context()
-	var next atomic.Int64
-	lat := make([][]time.Duration, len(s.sessions))
-	errs := make([]error, len(s.sessions))
+// round makes perSession calls on each of the first conc sessions, the
+// sessions running concurrently with one call in flight each, and adds the
+// wall time and the latencies to t.
+func (s *side) round(ctx context.Context, conc, perSession int, t *tally) error {
+	lat := make([][]time.Duration, conc)
+	errs := make([]error, conc)
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
-	for i, cs := range s.sessions {
-		lat[i] = make([]time.Duration, 0, b.N/len(s.sessions)+1)
+	for i, cs := range s.sessions[:conc] {
+		lat[i] = make([]time.Duration, 0, perSession)
 		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
+			for range perSession {
 				t0 := time.Now()
 				if err := call(ctx, cs); err != nil {
 					errs[i] = fmt.Errorf("session %d: %w", i, err)
@@ -204,20 +242,11 @@ func (s *side) measure(b *testing.B) result {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	for _, err := range errs {
-		if err != nil {
-			b.Fatalf("%s: %v", s.name, err)
-		}
+	t.elapsed += time.Since(start)
+	for _, l := range lat {
+		t.lat = append(t.lat, l...)
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	r := result{calls: len(all), elapsed: elapsed, p50: percentile(all, 0.50), p99: percentile(all, 0.99)}
-	b.ReportMetric(r.throughput(), "calls/s")
-	b.ReportMetric(ms(r.p50), "p50-ms")
-	b.ReportMetric(ms(r.p99), "p99-ms")
-	return r
+	return errors.Join(errs...)
 }
 
 // percentile returns the q-quantile (nearest rank) of sorted durations.
@@ -231,25 +260,24 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// printTable prints the figures of every side and the ratios to "direct".
-func printTable(sides []*side, results map[string]result) {
-	base, ok := results["direct"]
-	if !ok {
-		return
-	}
+// printTable prints the figures of every side and the ratios to the first
+// side, "direct".
+func printTable(conc int, sides []*side, results []result) {
+	base := results[0]
 	w := os.Stdout
-	fmt.Fprintf(w, "\n%d sessions, tools/call echo, one call in flight per session\n", sessions)
-	fmt.Fprintf(w, "%-14s %8s %11s %9s %9s %12s %14s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct", "added p50 ms")
-	for _, s := range sides {
-		r, ok := results[s.name]
-		if !ok {
-			continue
-		}
-		fmt.Fprintf(w, "%-14s %8d %11.0f %9.3f %9.3f %11.2fx %14.3f\n", s.name, r.calls, r.throughput(),
+	fmt.Fprintf(w, "\n%d session(s), one tools/call echo in flight per session, sides interleaved\n", conc)
+	fmt.Fprintf(w, "%-14s %8s %11s %9s %9s %10s %14s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct", "added p50 ms")
+	for i, s := range sides {
+		r := results[i]
+		fmt.Fprintf(w, "%-14s %8d %11.0f %9.3f %9.3f %9.2fx %14.3f\n", s.name, r.calls, r.throughput(),
 			ms(r.p50), ms(r.p99), r.throughput()/base.throughput(), ms(r.p50-base.p50))
 	}
-	if r, ok := results["proxy"]; ok {
-		fmt.Fprintf(w, "asyncmcp proxy: %.2fx direct throughput (target >= 0.6x), %+.3f ms p50 (target < 0.5 ms)\n\n",
-			r.throughput()/base.throughput(), ms(r.p50-base.p50))
+	for i, s := range sides {
+		if s.name == "proxy" {
+			r := results[i]
+			fmt.Fprintf(w, "asyncmcp proxy: %.2fx direct throughput (target >= 0.6x), %+.3f ms p50 (target < 0.5 ms)\n",
+				r.throughput()/base.throughput(), ms(r.p50-base.p50))
+		}
 	}
+	fmt.Fprintln(w)
 }
