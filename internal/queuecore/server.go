@@ -294,7 +294,7 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		clientID: d.ClientID,
 		replyTo:  replyTo,
 		inbox:    newMailbox(s.cfg.SessionBuffer),
-		running:  map[string]string{},
+		running:  map[string][]string{},
 		answers:  map[string]*list.Element{},
 		order:    list.New(),
 		active:   time.Now(),
@@ -378,7 +378,7 @@ type ServerConn struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	running map[string]string // request id → newest receipt handle ("" once deleted)
+	running map[string][]string // request id → receipt handles of its copies
 	answers map[string]*list.Element
 	order   *list.List // of *answer, oldest first
 	active  time.Time
@@ -417,10 +417,8 @@ func (c *ServerConn) runningReceipts() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
-	for _, h := range c.running {
-		if h != "" {
-			out = append(out, h)
-		}
+	for _, hs := range c.running {
+		out = append(out, hs...)
 	}
 	return out
 }
@@ -447,11 +445,16 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		return
 	}
 	key := idKey(req.ID)
-	if _, ok := c.running[key]; ok {
-		if !c.srv.fifo {
-			c.running[key] = r.receipt // the newest receipt handle is the valid one
+	if hs, ok := c.running[key]; ok {
+		if c.srv.fifo {
+			c.mu.Unlock()
+			c.srv.reader.delete(r.receipt)
+		} else {
+			// Keep every copy (a redelivery has a new receipt handle; a
+			// duplicate send is another message) to delete with the answer.
+			c.running[key] = append(hs, r.receipt)
+			c.mu.Unlock()
 		}
-		c.mu.Unlock()
 		log.Debug("request delivered again while running; not executed again", "id", req.ID.Raw())
 		return
 	}
@@ -473,14 +476,15 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		c.srv.poison(r, log, req.ID, wire.CodeRedeliveryLimit, fmt.Sprintf("request received %d times without an answer; giving up", r.receiveCount), c)
 		return
 	}
-	receipt := r.receipt
-	if c.srv.fifo {
+	var receipts []string
+	if !c.srv.fifo {
 		// A FIFO message group stays locked while any of its messages is
 		// in flight, so a request held until answered would block the
-		// session's other messages (cancellations, sampling answers).
-		receipt = ""
+		// session's other messages (cancellations, sampling answers):
+		// on FIFO queues requests are deleted once handed over.
+		receipts = []string{r.receipt}
 	}
-	c.running[key] = receipt
+	c.running[key] = receipts
 	c.mu.Unlock()
 	if c.srv.fifo {
 		c.srv.reader.delete(r.receipt)
@@ -523,15 +527,15 @@ func (c *ServerConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if isResp && resp.ID.IsValid() {
 		key := idKey(resp.ID)
 		c.mu.Lock()
-		receipt, ok := c.running[key]
+		receipts, ok := c.running[key]
 		if ok {
 			delete(c.running, key)
 			c.remember(key, env)
 		}
 		c.active = time.Now()
 		c.mu.Unlock()
-		if ok {
-			c.srv.reader.delete(receipt)
+		for _, h := range receipts {
+			c.srv.reader.delete(h)
 		}
 	}
 	return nil
@@ -561,12 +565,10 @@ func (c *ServerConn) end(why endReason, reason string) {
 	}
 	c.ended = true
 	var receipts []string
-	for _, h := range c.running {
-		if h != "" {
-			receipts = append(receipts, h)
-		}
+	for _, hs := range c.running {
+		receipts = append(receipts, hs...)
 	}
-	c.running = map[string]string{}
+	c.running = map[string][]string{}
 	c.mu.Unlock()
 
 	s := c.srv
@@ -597,7 +599,11 @@ func (c *ServerConn) end(why endReason, reason string) {
 		}
 	}
 	c.log.Info("session ended", "reason", reason)
-	// end may run on a poller or the maintenance goroutine, which stopping
-	// waits for; so stop from a goroutine of its own.
-	go s.stopIfIdle()
+	if why == endByClient || why == endIdle {
+		// This runs on a poller or the maintenance goroutine, which
+		// stopping waits for; so stop from a goroutine of its own.
+		go s.stopIfIdle()
+	} else {
+		s.stopIfIdle()
+	}
 }
