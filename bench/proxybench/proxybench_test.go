@@ -35,6 +35,7 @@ const echoText = "hello, asyncmcp"
 type side struct {
 	name     string
 	endpoint string
+	pid      int // the server process; its descendants count towards its CPU time
 	sessions []*mcp.ClientSession
 }
 
@@ -88,6 +89,9 @@ func benchmark(b *testing.B, conc int) {
 		b.ReportMetric(r.throughput(), s.name+"-calls/s")
 		b.ReportMetric(ms(r.p50), s.name+"-p50-ms")
 		b.ReportMetric(ms(r.p99), s.name+"-p99-ms")
+		if r.cpuPerCall > 0 {
+			b.ReportMetric(float64(r.cpuPerCall)/float64(time.Microsecond), s.name+"-cpu-us/call")
+		}
 		if i > 0 {
 			b.ReportMetric(r.throughput()/base.throughput(), s.name+"/direct")
 			b.ReportMetric(ms(r.p50-base.p50), s.name+"-added-p50-ms")
@@ -100,18 +104,25 @@ func benchmark(b *testing.B, conc int) {
 type tally struct {
 	elapsed time.Duration
 	lat     []time.Duration
+	cpu     time.Duration // CPU time of the server processes during the rounds
+	noCPU   bool          // CPU time could not be read
 }
 
 // A result is what one side measured in a run.
 type result struct {
-	calls    int
-	elapsed  time.Duration
-	p50, p99 time.Duration
+	calls      int
+	elapsed    time.Duration
+	p50, p99   time.Duration
+	cpuPerCall time.Duration // server-side CPU time per call; 0 if unknown
 }
 
 func (t *tally) result() result {
 	lat := slices.Sorted(slices.Values(t.lat))
-	return result{calls: len(lat), elapsed: t.elapsed, p50: percentile(lat, 0.50), p99: percentile(lat, 0.99)}
+	r := result{calls: len(lat), elapsed: t.elapsed, p50: percentile(lat, 0.50), p99: percentile(lat, 0.99)}
+	if !t.noCPU && len(lat) > 0 {
+		r.cpuPerCall = t.cpu / time.Duration(len(lat))
+	}
+	return r
 }
 
 func (r result) throughput() float64 { return float64(r.calls) / r.elapsed.Seconds() }
@@ -139,7 +150,7 @@ func buildAll(b *testing.B) binaries {
 
 // startServer starts cmd with [testenv.StartProcess], waits for the stdout
 // line starting with prefix followed by the base URL, and returns base+"/mcp".
-func startServer(b *testing.B, cmd *exec.Cmd, prefix string) string {
+func startServer(b *testing.B, cmd *exec.Cmd, prefix string) (endpoint string, pid int) {
 	b.Helper()
 	urlc := make(chan string, 1)
 	p := testenv.StartProcess(b, cmd, func(line string) {
@@ -152,31 +163,31 @@ func startServer(b *testing.B, cmd *exec.Cmd, prefix string) string {
 	})
 	select {
 	case u := <-urlc:
-		return u + "/mcp"
+		return u + "/mcp", p.Cmd.Process.Pid
 	case <-p.Exited():
 		b.Fatalf("%s exited before printing its URL (%v):\n%s", cmd, p.Err(), p.Log())
 	case <-time.After(readyTimeout):
 		b.Fatalf("%s printed no URL within %v:\n%s", cmd, readyTimeout, p.Log())
 	}
-	return ""
+	return "", 0
 }
 
 func startDirect(b *testing.B, bin binaries) *side {
 	b.Helper()
-	u := startServer(b, exec.Command(bin.directServer), "directserver: listening on ")
-	return connectSide(b, "direct", u)
+	u, pid := startServer(b, exec.Command(bin.directServer), "directserver: listening on ")
+	return connectSide(b, "direct", u, pid)
 }
 
 func startProxy(b *testing.B, bin binaries) *side {
 	b.Helper()
-	u := startServer(b, exec.Command(bin.asyncmcp, "proxy", "--port", "0", "--", bin.echoServer), "asyncmcp: listening on ")
-	return connectSide(b, "proxy", u)
+	u, pid := startServer(b, exec.Command(bin.asyncmcp, "proxy", "--port", "0", "--", bin.echoServer), "asyncmcp: listening on ")
+	return connectSide(b, "proxy", u, pid)
 }
 
 // connectSide opens the client sessions to endpoint and warms them up. The
 // sessions are closed by a b.Cleanup, which runs before the cleanup that
 // stops the server process.
-func connectSide(b *testing.B, name, endpoint string) *side {
+func connectSide(b *testing.B, name, endpoint string, pid int) *side {
 	b.Helper()
 	// One transport per side, with enough idle connections for every
 	// session's POSTs and standalone GET streams (the default keeps 2).
@@ -184,7 +195,7 @@ func connectSide(b *testing.B, name, endpoint string) *side {
 	b.Cleanup(tr.CloseIdleConnections)
 	hc := &http.Client{Transport: tr}
 	client := mcp.NewClient(&mcp.Implementation{Name: "proxybench", Version: "1.0.0"}, nil)
-	s := &side{name: name, endpoint: endpoint}
+	s := &side{name: name, endpoint: endpoint, pid: pid}
 	ctx := b.Context()
 	for i := range sessions {
 		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc},
@@ -227,6 +238,7 @@ func (s *side) round(ctx context.Context, conc, perSession int, t *tally) error 
 	lat := make([][]time.Duration, conc)
 	errs := make([]error, conc)
 	var wg sync.WaitGroup
+	cpu0, ok0 := treeCPU(s.pid)
 	start := time.Now()
 	for i, cs := range s.sessions[:conc] {
 		lat[i] = make([]time.Duration, 0, perSession)
@@ -243,6 +255,9 @@ func (s *side) round(ctx context.Context, conc, perSession int, t *tally) error 
 	}
 	wg.Wait()
 	t.elapsed += time.Since(start)
+	cpu1, ok1 := treeCPU(s.pid)
+	t.cpu += cpu1 - cpu0
+	t.noCPU = t.noCPU || !ok0 || !ok1
 	for _, l := range lat {
 		t.lat = append(t.lat, l...)
 	}
@@ -266,11 +281,15 @@ func printTable(conc int, sides []*side, results []result) {
 	base := results[0]
 	w := os.Stdout
 	fmt.Fprintf(w, "\n%d session(s), one tools/call echo in flight per session, sides interleaved\n", conc)
-	fmt.Fprintf(w, "%-14s %8s %11s %9s %9s %10s %14s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct", "added p50 ms")
+	fmt.Fprintf(w, "%-14s %8s %11s %9s %9s %10s %14s %18s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct", "added p50 ms", "server CPU us/call")
 	for i, s := range sides {
 		r := results[i]
-		fmt.Fprintf(w, "%-14s %8d %11.0f %9.3f %9.3f %9.2fx %14.3f\n", s.name, r.calls, r.throughput(),
-			ms(r.p50), ms(r.p99), r.throughput()/base.throughput(), ms(r.p50-base.p50))
+		cpu := "n/a"
+		if r.cpuPerCall > 0 {
+			cpu = fmt.Sprintf("%.0f", float64(r.cpuPerCall)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(w, "%-14s %8d %11.0f %9.3f %9.3f %9.2fx %14.3f %18s\n", s.name, r.calls, r.throughput(),
+			ms(r.p50), ms(r.p99), r.throughput()/base.throughput(), ms(r.p50-base.p50), cpu)
 	}
 	for i, s := range sides {
 		if s.name == "proxy" {
