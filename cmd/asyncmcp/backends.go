@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/snssqs"
 	"github.com/asyncmcp/asyncmcp-go/sqs"
 	"github.com/asyncmcp/asyncmcp-go/webhook"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
@@ -213,4 +215,42 @@ func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (bridge.D
 		return b.hook.hybridDialer(log)
 	}
 	return nil, nil, usagef("--backend: want sqs, sns-sqs, webhook or hybrid, got %q", b.kind)
+}
+
+func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Listener, error) {
+	return snssqs.Listen(snssqs.ServerConfig{
+		SQS:               awssqs.NewFromConfig(cfg),
+		SNS:               sns.NewFromConfig(cfg),
+		QueueURL:          q.queueURL,
+		WaitTime:          q.waitTime,
+		VisibilityTimeout: q.visibility,
+		Pollers:           q.pollers,
+		IdleTimeout:       q.idleTimeout,
+		MaxMessageBytes:   q.maxMessageBytes,
+		MaxReceiveCount:   q.maxReceiveCount,
+		SharedQueue:       q.sharedQueue,
+		Logger:            log,
+	})
+}
+
+func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Dialer, func(), error) {
+	if q.topicARN == "" {
+		return nil, nil, usagef("--backend sns-sqs needs --topic-arn ARN (the server's request topic)")
+	}
+	c, err := snssqs.NewClient(ctx, snssqs.ClientConfig{
+		SQS:               awssqs.NewFromConfig(cfg),
+		SNS:               sns.NewFromConfig(cfg),
+		TopicARN:          q.topicARN,
+		ResponseTopicARN:  q.responseTopicARN,
+		ResponseQueueURL:  q.responseQueueURL,
+		WaitTime:          q.waitTime,
+		VisibilityTimeout: q.visibility,
+		Pollers:           q.pollers,
+		MaxMessageBytes:   q.maxMessageBytes,
+		Logger:            log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Dialer(), func() { c.Close() }, nil
 }

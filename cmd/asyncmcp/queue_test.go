@@ -97,3 +97,22 @@ func TestSQSEndToEnd(t *testing.T) {
 		t.Errorf("sampling result did not come back from the client: %q", text)
 	}
 }
+
+// TestSNSSQSEndToEnd: the same chain over SNS topics fanning into queues,
+// with one shared response topic filtered by client id.
+func TestSNSSQSEndToEnd(t *testing.T) {
+	fq := testenv.StartFauxqs(t)
+	reqTopic := fq.CreateTopic(t, "e2e-requests")
+	serverQ := fq.CreateQueue(t, "e2e-server", nil)
+	fq.Subscribe(t, reqTopic, serverQ, false, "")
+	respTopic := fq.CreateTopic(t, "e2e-responses")
+	env := fq.Env()
+	launchServe(t, env, "--transport", "sns-sqs", "--queue-url", serverQ, "--wait-time", "1s", "--", testenv.GoEverythingServer(t))
+	for i := range 2 {
+		cs := stdioClient(t, env, "proxy", "--backend", "sns-sqs", "--stdio", "--topic-arn", reqTopic, "--response-topic-arn", respTopic, "--wait-time", "1s")
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "test_simple_text"})
+		if err != nil || res.IsError {
+			t.Fatalf("client %d: test_simple_text over SNS+SQS: %v %+v", i, err, res)
+		}
+	}
+}
