@@ -3,6 +3,8 @@ package sqs_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -15,6 +17,15 @@ import (
 
 var queueSeq atomic.Int64
 
+// quietLog shows warnings and errors only; set ASYNCMCP_TEST_DEBUG=1 for all.
+var quietLog = func() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("ASYNCMCP_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}()
+
 // newQueue creates a fresh queue with a unique name.
 func newQueue(t testing.TB, f *testenv.Fauxqs, prefix string, attrs map[string]string) string {
 	return f.CreateQueue(t, fmt.Sprintf("%s-%d", prefix, queueSeq.Add(1)), attrs)
@@ -24,6 +35,9 @@ func newQueue(t testing.TB, f *testenv.Fauxqs, prefix string, attrs map[string]s
 func listen(t testing.TB, f *testenv.Fauxqs, cfg sqs.ServerConfig) *sqs.Listener {
 	t.Helper()
 	cfg.Client = f.SQS(t)
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog
+	}
 	l, err := sqs.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +49,9 @@ func listen(t testing.TB, f *testenv.Fauxqs, cfg sqs.ServerConfig) *sqs.Listener
 func newClient(t testing.TB, f *testenv.Fauxqs, cfg sqs.ClientConfig) *sqs.Client {
 	t.Helper()
 	cfg.Client = f.SQS(t)
+	if cfg.Logger == nil {
+		cfg.Logger = quietLog
+	}
 	c, err := sqs.NewClient(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
