@@ -64,7 +64,10 @@ func benchmark(b *testing.B, conc int) {
 	bin := buildAll(b)
 	sides := []*side{
 		startDirect(b, bin),
-		startProxy(b, bin),
+		startProxy(b, "proxy", bin.asyncmcp, bin.echoServer),
+	}
+	if alt := os.Getenv("PROXYBENCH_ASYNCMCP_B"); alt != "" {
+		sides = append(sides, startProxy(b, "proxy-b", alt, bin.echoServer))
 	}
 	tallies := make([]tally, len(sides))
 	round := 0
@@ -128,6 +131,9 @@ func (t *tally) result() result {
 func (r result) throughput() float64 { return float64(r.calls) / r.elapsed.Seconds() }
 
 // binaries holds the paths of the programs a benchmark runs.
+// $PROXYBENCH_ASYNCMCP_B, if set, names a second asyncmcp binary, measured
+// as the side "proxy-b" in the same interleaved run: an A/B comparison of a
+// change to the proxy.
 type binaries struct {
 	asyncmcp, echoServer, directServer string
 }
@@ -178,10 +184,10 @@ func startDirect(b *testing.B, bin binaries) *side {
 	return connectSide(b, "direct", u, pid)
 }
 
-func startProxy(b *testing.B, bin binaries) *side {
+func startProxy(b *testing.B, name, asyncmcp, echoServer string) *side {
 	b.Helper()
-	u, pid := startServer(b, exec.Command(bin.asyncmcp, "proxy", "--port", "0", "--", bin.echoServer), "asyncmcp: listening on ")
-	return connectSide(b, "proxy", u, pid)
+	u, pid := startServer(b, exec.Command(asyncmcp, "proxy", "--port", "0", "--", echoServer), "asyncmcp: listening on ")
+	return connectSide(b, name, u, pid)
 }
 
 // connectSide opens the client sessions to endpoint and warms them up. The
