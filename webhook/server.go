@@ -29,6 +29,7 @@ const (
 	DefaultRetryBackoff = 250 * time.Millisecond
 	maxRetryBackoff     = 30 * time.Second
 	maxUndelivered      = 1000
+	acceptBacklog       = 64 // sessions created but not yet returned by Accept
 )
 
 // ServerOptions configures a [Server]. The zero value is usable: it accepts
@@ -122,7 +123,7 @@ func NewServer(opts *ServerOptions) *Server {
 		opts:     o,
 		client:   noRedirectClient(o.HTTPClient),
 		log:      o.Logger,
-		acceptCh: make(chan *serverSession),
+		acceptCh: make(chan *serverSession, acceptBacklog),
 		done:     make(chan struct{}),
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
@@ -158,10 +159,28 @@ func (s *Server) Accept(ctx context.Context) (mcp.Connection, error) {
 }
 
 // Close stops accepting sessions: later initialize POSTs get HTTP 503.
-// Sessions already accepted stay open until their connections are closed.
+// Sessions created but not yet accepted are ended; sessions already
+// accepted stay open until their connections are closed.
 func (s *Server) Close() error {
-	s.once.Do(func() { close(s.done) })
+	s.once.Do(func() {
+		s.mu.Lock()
+		close(s.done)
+		s.mu.Unlock()
+		s.drainAccept()
+	})
 	return nil
+}
+
+// drainAccept ends sessions waiting for Accept after Close.
+func (s *Server) drainAccept() {
+	for {
+		select {
+		case ss := <-s.acceptCh:
+			ss.Close()
+		default:
+			return
+		}
+	}
 }
 
 // ActiveSessions returns the number of open sessions.
@@ -325,6 +344,13 @@ func (s *Server) serveInitialize(w http.ResponseWriter, r *http.Request, req *js
 	go ss.sendLoop()
 	select {
 	case s.acceptCh <- ss:
+		select {
+		case <-s.done: // Close ran meanwhile and may have missed ss
+			s.drainAccept()
+			s.fail(w, r, http.StatusServiceUnavailable, req.ID, CodeTransportError, "server is shutting down and accepts no new sessions")
+			return
+		default:
+		}
 	case <-s.done:
 		ss.Close()
 		s.fail(w, r, http.StatusServiceUnavailable, req.ID, CodeTransportError, "server is shutting down and accepts no new sessions")
