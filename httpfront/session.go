@@ -273,12 +273,13 @@ func (s *session) evictLocked() {
 	}
 }
 
-// sweepLocked forgets finished streams older than the retention period.
+// sweepLocked forgets finished streams older than the retention period, and
+// finished streams whose events were all evicted (nothing left to resume).
 func (s *session) sweepLocked() {
 	ttl := s.ep.opts.eventTTL()
 	keep := s.order[:0]
 	for _, st := range s.order {
-		if st.done && time.Since(st.doneAt) > ttl {
+		if st.done && (len(st.events) == 0 || time.Since(st.doneAt) > ttl) {
 			s.events -= len(st.events)
 			delete(s.streams, st.id)
 			continue
