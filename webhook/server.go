@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -81,7 +79,7 @@ type ServerOptions struct {
 // delivery failed).
 type Server struct {
 	opts   ServerOptions
-	client *http.Client
+	sender *Sender
 	log    *slog.Logger
 
 	acceptCh chan *serverSession
@@ -105,11 +103,6 @@ func NewServer(opts *ServerOptions) *Server {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if o.Retries == 0 {
-		o.Retries = DefaultRetries
-	} else if o.Retries < 0 {
-		o.Retries = 0
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -120,29 +113,15 @@ func NewServer(opts *ServerOptions) *Server {
 		o.Logger = slog.Default()
 	}
 	return &Server{
-		opts:     o,
-		client:   noRedirectClient(o.HTTPClient),
+		opts: o,
+		sender: &Sender{Retries: o.Retries, Timeout: o.Timeout, RetryBackoff: o.RetryBackoff,
+			HTTPClient: o.HTTPClient, Logger: o.Logger},
 		log:      o.Logger,
 		acceptCh: make(chan *serverSession, acceptBacklog),
 		done:     make(chan struct{}),
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
 	}
-}
-
-// noRedirectClient returns a copy of c (or a pooled default) that never
-// follows redirects.
-func noRedirectClient(c *http.Client) *http.Client {
-	var nc http.Client
-	if c != nil {
-		nc = *c
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		nc.Transport = tr
-	}
-	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &nc
 }
 
 // Accept waits for the next client session (an initialize POST) and returns
@@ -526,59 +505,12 @@ func (ss *serverSession) deliver(m jsonrpc.Message) {
 		s.log.Error("webhook: encoding message for delivery", "session", ss.id, "error", err)
 		return
 	}
-	msgID := "msg_" + newID()
-	var attempts int
-	for attempts = 1; ; attempts++ {
-		retry, err := ss.attempt(msgID, body, m)
-		if err == nil {
-			return
-		}
-		if !retry || attempts > s.opts.Retries {
-			ss.failed(m, attempts, err)
-			return
-		}
-		d := min(s.opts.RetryBackoff<<(attempts-1), maxRetryBackoff)
-		d = d/2 + mrand.N(d/2+1) // jitter in [d/2, d]
-		s.log.Debug("webhook: delivery failed, retrying", "session", ss.id, "webhook_id", msgID, "attempt", attempts, "backoff", d, "error", err)
-		time.Sleep(d)
-	}
-}
-
-// attempt makes one delivery POST. It reports whether a failure is worth retrying.
-func (ss *serverSession) attempt(msgID string, body []byte, m jsonrpc.Message) (retry bool, err error) {
-	s := ss.srv
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ss.webhookURL, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("building delivery to %q: %w", ss.webhookURL, err)
-	}
-	ts := time.Now().Unix()
-	sig, err := Sign(ss.secret, msgID, ts, body)
-	if err != nil {
-		return false, err
-	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", UserAgent)
+	h := http.Header{}
 	h.Set(HeaderSessionID, ss.id)
 	routingHeaders(h, m)
-	h.Set(HeaderWebhookID, msgID)
-	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderWebhookSignature, sig)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return true, fmt.Errorf("POST %s: %w", ss.webhookURL, err)
+	if attempts, err := s.sender.Deliver(context.Background(), ss.webhookURL, ss.secret, h, body); err != nil {
+		ss.failed(m, attempts, err)
 	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode/100 == 2 {
-		return false, nil
-	}
-	_, text := replyError(rb)
-	err = fmt.Errorf("POST %s: HTTP %d: %s", ss.webhookURL, resp.StatusCode, text)
-	c := resp.StatusCode
-	return c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500, err
 }
 
 // failed handles a delivery that failed for good: it logs it; a response is

@@ -231,3 +231,13 @@ func isLoopback(host string) bool {
 // errRejected matches the SDK's "rejected by transport" error (code -32005):
 // a Write failing with it fails one message without breaking the session.
 var errRejected = &jsonrpc.Error{Code: -32005, Message: "rejected by transport"}
+
+// CheckWebhookURL reports whether a server may deliver to raw: an absolute
+// http or https URL without user info whose host is loopback (if
+// allowLoopback) or matches an entry of allowed ("host", "host:port",
+// "*.example.com", or "*" for any host). When refused it returns the HTTP
+// status to answer with (400 malformed, 403 host not allowed) and an error
+// saying why.
+func CheckWebhookURL(raw string, allowed []string, allowLoopback bool) (status int, err error) {
+	return checkWebhookURL(raw, allowed, allowLoopback)
+}

@@ -1,0 +1,8 @@
+package webhook
+
+import "github.com/asyncmcp/asyncmcp-go/bridge"
+
+var (
+	_ bridge.Listener = (*Server)(nil)
+	_ bridge.Dialer   = (*Client)(nil)
+)
