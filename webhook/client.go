@@ -405,7 +405,7 @@ func (cc *clientConn) failCall(id jsonrpc.ID, code int64, msg string) {
 	if !cc.settle(id) {
 		return
 	}
-	cc.c.log.Warn("webhook: request failed in transport", "session", cc.SessionID(), "request_id", idString(id), "error", msg)
+	cc.c.log.Info("webhook: request failed in transport", "session", cc.SessionID(), "request_id", idString(id), "error", msg)
 	select {
 	case cc.in <- &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: msg}}:
 	case <-cc.done:

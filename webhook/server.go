@@ -188,7 +188,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fail answers with an HTTP error whose body is a JSON-RPC error response
 // for id, and logs it.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, id jsonrpc.ID, code int64, msg string) {
-	s.log.Warn("webhook: rejected client request", "method", r.Method, "status", status, "reason", msg,
+	level := slog.LevelWarn
+	if status == http.StatusNotFound {
+		level = slog.LevelInfo // also how the SDK's server/discover probe ends before initialize
+	}
+	s.log.Log(r.Context(), level, "webhook: rejected client request", "method", r.Method, "status", status, "reason", msg,
 		"session", r.Header.Get(HeaderSessionID), "client", r.Header.Get(HeaderClientID), "remote", r.RemoteAddr)
 	writeJSON(w, status, errorBody(id, code, msg))
 }
