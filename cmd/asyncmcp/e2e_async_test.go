@@ -281,13 +281,20 @@ func TestManySessionsOneQueuePair(t *testing.T) {
 	sessions := make([]*mcp.ClientSession, asyncManySessions)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
+	// One HTTP transport for all sessions, closed when they are, as a
+	// client program that exits would: an unused keep-alive connection left
+	// open delays the proxy's http.Server.Shutdown by up to 5 s (net/http
+	// treats a connection that never sent a request as busy for 5 s).
+	htr := &http.Transport{MaxIdleConns: 4 * asyncManySessions, MaxIdleConnsPerHost: 4 * asyncManySessions}
+	defer htr.CloseIdleConnections()
+	hc := &http.Client{Transport: htr}
 	var wg sync.WaitGroup
 	for i := range asyncManySessions {
 		wg.Go(func() {
 			o := &outs[i]
 			o.got = map[string]int{}
 			tr := &asyncCountingTransport{
-				Transport: &mcp.StreamableClientTransport{Endpoint: c.proxy.Base + "/mcp", MaxRetries: -1},
+				Transport: &mcp.StreamableClientTransport{Endpoint: c.proxy.Base + "/mcp", HTTPClient: hc, MaxRetries: -1},
 				responses: map[string]int{},
 			}
 			cl := mcp.NewClient(&mcp.Implementation{Name: fmt.Sprintf("many-%03d", i), Version: "1"}, nil)
@@ -381,6 +388,7 @@ func TestManySessionsOneQueuePair(t *testing.T) {
 		}
 	}
 	cw.Wait()
+	htr.CloseIdleConnections()
 	asyncWaitChildren(t, c.serve, 0, "serve after all sessions closed")
 	c.proxy.e2eWaitNoChildren(t)
 	c.proxy.Stop(t)
