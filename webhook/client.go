@@ -170,11 +170,10 @@ func (c *Client) Close() error {
 		cc.Close()
 	}
 	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
-		}
+		// Every session is closed, so no delivery is wanted any more: close
+		// at once rather than Shutdown, which waits up to 5s for
+		// connections the server dialed but has not used yet.
+		srv.Close()
 		<-c.serveErr
 	}
 	return nil
