@@ -69,6 +69,7 @@ func benchmark(b *testing.B, conc int) {
 	if alt := os.Getenv("PROXYBENCH_ASYNCMCP_B"); alt != "" {
 		sides = append(sides, startProxy(b, "proxy-b", alt, bin.echoServer))
 	}
+	sides = append(sides, nodeSides(b, bin.echoServer)...)
 	tallies := make([]tally, len(sides))
 	round := 0
 	for b.Loop() {
