@@ -1,7 +1,7 @@
 package httpfront
 
 import (
-	"bufio"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,10 +25,12 @@ func writeSSEHeaders(w http.ResponseWriter, sessionID string) {
 // waits for more, until the stream is finished and flushed, the session
 // closes, the client goes away, or another request takes the stream over.
 func (s *session) serveStream(w http.ResponseWriter, r *http.Request, st *stream, from int, prime bool) {
+	// The ResponseWriter buffers already; a second buffer per stream would
+	// cost memory for every idle session.
 	flusher, _ := w.(http.Flusher)
-	bw := bufio.NewWriterSize(w, 8<<10)
+	bw := &errWriter{w: w}
 	flush := func() bool {
-		if bw.Flush() != nil {
+		if bw.err != nil {
 			return false
 		}
 		if flusher != nil {
@@ -114,6 +116,31 @@ func (s *session) serveStream(w http.ResponseWriter, r *http.Request, st *stream
 			}
 		}
 	}
+}
+
+// errWriter remembers the first write error, so a run of writes can be
+// checked once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) WriteString(s string) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := io.WriteString(e.w, s)
+	e.err = err
+	return n, err
 }
 
 // parseLastEventID splits "<stream>_<position>".

@@ -374,12 +374,21 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	go srv.Shutdown(shutdownCtx) // stop accepting; SSE handlers end when sessions close
+	ln.Close() // stop accepting new connections at once
 	front.Close()
-	srv.Shutdown(shutdownCtx)
+	stopHTTP(srv)
 	return nil
+}
+
+// stopHTTP waits briefly for requests in progress to finish, then closes
+// every connection. (A connection that never sent a request would otherwise
+// hold Shutdown for 5s.)
+func stopHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
 }
 
 // commandPath resolves a child command early, so a typo fails at start-up

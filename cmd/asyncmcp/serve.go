@@ -190,8 +190,6 @@ func serveListener(ctx context.Context, addr, path string, handler http.Handler,
 	}
 	cancel()
 	<-done
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	hs.Shutdown(shutdownCtx)
+	stopHTTP(hs)
 	return result
 }
