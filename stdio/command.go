@@ -195,37 +195,39 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		<-stderrDone
 		<-conn.lines.finished
 		err := cmd.Wait()
-		deliberate := conn.closed.Load()
 		conn.exitErr = err
+		// Record the exit before anyone waiting on exited can look.
+		c.recordExit(err, conn.closed.Load(), startedAt, log)
 		close(conn.exited)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.alive--
-		c.lastExitAt = time.Now()
-		switch {
-		case err != nil:
-			c.lastExit = err.Error()
-		default:
-			c.lastExit = "exit status 0"
-		}
-		if deliberate {
-			c.crashes = 0
-			log.Debug("MCP server stopped", "status", c.lastExit)
-			return
-		}
-		log.Warn("MCP server exited on its own", "status", c.lastExit)
-		if time.Since(startedAt) < quickDeath {
-			c.crashes++
-		} else {
-			c.crashes = 1
-		}
-		if c.crashes >= crashThreshold {
-			backoff := time.Second << min(c.crashes-crashThreshold, 5)
-			backoff = min(backoff, maxBackoff)
-			c.notBefore = time.Now().Add(backoff)
-		}
 	}()
 	return conn, nil
+}
+
+// recordExit updates the children's bookkeeping when one exits.
+func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, log *slog.Logger) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.alive--
+	c.lastExitAt = time.Now()
+	c.lastExit = "exit status 0"
+	if err != nil {
+		c.lastExit = err.Error()
+	}
+	if deliberate {
+		c.crashes = 0
+		log.Debug("MCP server stopped", "status", c.lastExit)
+		return
+	}
+	log.Warn("MCP server exited on its own", "status", c.lastExit)
+	if time.Since(startedAt) < quickDeath {
+		c.crashes++
+	} else {
+		c.crashes = 1
+	}
+	if c.crashes >= crashThreshold {
+		backoff := min(time.Second<<min(c.crashes-crashThreshold, 5), maxBackoff)
+		c.notBefore = time.Now().Add(backoff)
+	}
 }
 
 func (c *Command) maxLine() int {
