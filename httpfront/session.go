@@ -36,6 +36,7 @@ type session struct {
 	events     int // events held in all streams
 	version    string
 	lastActive time.Time
+	lastSweep  time.Time
 	info       SessionInfo
 	diverted   map[jsonrpc.ID]string // requests whose responses go to Options.Deliver, with their progress tokens
 }
@@ -276,10 +277,16 @@ func (s *session) evictLocked() {
 // sweepLocked forgets finished streams older than the retention period, and
 // finished streams whose events were all evicted (nothing left to resume).
 func (s *session) sweepLocked() {
+	// Sweeping walks every stream; once a second is often enough.
+	now := time.Now()
+	if now.Sub(s.lastSweep) < time.Second {
+		return
+	}
+	s.lastSweep = now
 	ttl := s.ep.opts.eventTTL()
 	keep := s.order[:0]
 	for _, st := range s.order {
-		if st.done && (len(st.events) == 0 || time.Since(st.doneAt) > ttl) {
+		if st.done && (len(st.events) == 0 || now.Sub(st.doneAt) > ttl) {
 			s.events -= len(st.events)
 			delete(s.streams, st.id)
 			continue

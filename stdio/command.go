@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"os"
@@ -269,7 +270,7 @@ func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			}
 			return nil, err
 		}
-		msg, err := jsonrpc.DecodeMessage(line)
+		msg, err := rpcmsg.Decode(line)
 		if err != nil {
 			// Servers sometimes print banners or debug text on stdout; that
 			// is their bug, not a reason to drop the session.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -280,7 +281,7 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []byte(`{"status":"duplicate"}`))
 		return
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := rpcmsg.Decode(body)
 	if err != nil {
 		fail(http.StatusBadRequest, "delivery is not a JSON-RPC message: "+err.Error())
 		return

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net/http"
@@ -212,7 +213,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported")
 		return
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := rpcmsg.Decode(body)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("parse error: %v", err))
 		return

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"strconv"
 	"strings"
 	"time"
@@ -296,7 +297,7 @@ func Decode(body string, sqsAttrs Attributes) Decoded {
 	case !json.Valid(trimmed):
 		d.Err = &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "message body is not valid JSON"}
 	default:
-		msg, err := jsonrpc.DecodeMessage(trimmed)
+		msg, err := rpcmsg.Decode(trimmed)
 		if err != nil {
 			d.Err = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf("message body is not a JSON-RPC message: %v", err)}
 		} else {
