@@ -89,7 +89,34 @@ type Options struct {
 	// returns an error, the response goes on the session's GET stream, so
 	// it is not lost.
 	Deliver func(ctx context.Context, s SessionInfo, resp *jsonrpc.Response) error
+	// Admit, if set, is asked about each initialize POST on Streamable
+	// HTTP before a session (and its back connection) is created. header
+	// holds the POST's headers and initParams the request's params. An
+	// error refuses the session: the POST is answered with the status of
+	// an [*AdmitError] (403 for any other error) and a JSON-RPC error
+	// carrying the error's text. On success the Admission's Header is added
+	// to the initialize response and its Data kept in the session's
+	// [SessionInfo].
+	Admit func(header http.Header, initParams json.RawMessage) (Admission, error)
 }
+
+// An Admission is what [Options.Admit] decides for a new session.
+type Admission struct {
+	// Header is added to the HTTP response of the initialize POST.
+	Header http.Header
+	// Data is kept as SessionInfo.Data for Divert and Deliver.
+	Data any
+}
+
+// An AdmitError refuses a session from [Options.Admit] with an HTTP status.
+type AdmitError struct {
+	Status int // HTTP status of the refusal, e.g. 400 or 403
+	Err    error
+}
+
+func (e *AdmitError) Error() string { return e.Err.Error() }
+
+func (e *AdmitError) Unwrap() error { return e.Err }
 
 // SessionInfo describes a client session to [Options.Divert] and
 // [Options.Deliver].
@@ -100,6 +127,8 @@ type SessionInfo struct {
 	Header http.Header
 	// InitParams are the params of the client's initialize request.
 	InitParams json.RawMessage
+	// Data is what [Options.Admit] attached to the session, or nil.
+	Data any
 }
 
 func (o *Options) eventLimit() int {

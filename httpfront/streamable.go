@@ -3,6 +3,7 @@ package httpfront
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -107,6 +108,20 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 			rpcError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request with an id")
 			return
 		}
+		var adm Admission
+		if ep.opts.Admit != nil {
+			var err error
+			if adm, err = ep.opts.Admit(r.Header, req.Params); err != nil {
+				status := http.StatusForbidden
+				var ae *AdmitError
+				if errors.As(err, &ae) && ae.Status != 0 {
+					status = ae.Status
+				}
+				log.Warn("refused session at initialize", "status", status, "err", err)
+				rpcError(w, status, req.ID, jsonrpc.CodeInvalidParams, err.Error())
+				return
+			}
+		}
 		var status int
 		var err error
 		sess, status, err = ep.start(r.Context(), false, version, true)
@@ -115,7 +130,12 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 			rpcError(w, status, req.ID, -32000, err.Error())
 			return
 		}
-		sess.info = SessionInfo{ID: sess.id, Header: r.Header.Clone(), InitParams: req.Params}
+		sess.info = SessionInfo{ID: sess.id, Header: r.Header.Clone(), InitParams: req.Params, Data: adm.Data}
+		for k, vs := range adm.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
 		log.Debug("session started", "session", sess.id, "server", ep.name)
 	case sid == "":
 		id := jsonrpc.ID{}
@@ -288,7 +308,9 @@ func (ep *endpoint) serveStatelessPost(w http.ResponseWriter, r *http.Request, m
 
 // handshakeDialer dials and then initializes the back on the client's behalf.
 type handshakeDialer struct {
-	d       interface{ Dial(context.Context) (mcp.Connection, error) }
+	d interface {
+		Dial(context.Context) (mcp.Connection, error)
+	}
 	version string
 }
 
@@ -335,4 +357,3 @@ func Handshake(ctx context.Context, conn mcp.Connection, version string) error {
 	}
 	return nil
 }
-

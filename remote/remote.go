@@ -89,10 +89,21 @@ func (s *SSE) Dial(ctx context.Context) (mcp.Connection, error) {
 // when the server answers 404 for an expired session it initializes a new
 // session with the client's original initialize request and resends the
 // message, so the client never notices.
+//
+// A request answered 202 Accepted gets no answer through this connection's
+// POST: its response is expected on the standalone stream or out of band
+// (the StreamableHTTP+webhook transport delivers it by webhook).
 type Streamable struct {
 	URL        string
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// OnResponse, if set, is called with each HTTP response to a POST,
+	// before its body is read, and with the message that was posted (for a
+	// re-initialization after 404, the replayed initialize request). It
+	// lets a transport built on Streamable read headers of its own, such
+	// as a signing secret or a note that the answer comes by another route.
+	// It must not read or close resp.Body.
+	OnResponse func(msg jsonrpc.Message, resp *http.Response)
 }
 
 // Dial returns a connection; nothing is sent until the first Write.
@@ -110,6 +121,7 @@ func (s *Streamable) Dial(ctx context.Context) (mcp.Connection, error) {
 		url:      s.URL,
 		hc:       hc,
 		log:      log,
+		onResp:   s.OnResponse,
 		ctx:      cctx,
 		cancel:   cancel,
 		incoming: make(chan jsonrpc.Message, 64),
@@ -120,6 +132,7 @@ type streamConn struct {
 	url    string
 	hc     *http.Client
 	log    *slog.Logger
+	onResp func(jsonrpc.Message, *http.Response)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -235,6 +248,9 @@ func (c *streamConn) post(msg jsonrpc.Message, retry404 bool) error {
 		c.sessionID = sid
 		c.mu.Unlock()
 	}
+	if c.onResp != nil {
+		c.onResp(msg, resp)
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound && retry404 && !isInit && c.SessionID() != "":
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -295,7 +311,8 @@ func (c *streamConn) reinitialize() error {
 		return errors.New("no initialize request to replay")
 	}
 	id, _ := jsonrpc.MakeID(fmt.Sprintf("asyncmcp-reinit-%d", n))
-	body, _ := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: "initialize", Params: init.Params})
+	replay := &jsonrpc.Request{ID: id, Method: "initialize", Params: init.Params}
+	body, _ := jsonrpc.EncodeMessage(replay)
 	r, err := c.newRequest(http.MethodPost, body)
 	if err != nil {
 		return err
@@ -312,6 +329,9 @@ func (c *streamConn) reinitialize() error {
 	c.sessionID = resp.Header.Get("Mcp-Session-Id")
 	c.getOpen = false
 	c.mu.Unlock()
+	if c.onResp != nil {
+		c.onResp(replay, resp)
+	}
 	// Drain the answer: its content was already given to the client once.
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		sr := newSSEReader(resp.Body)
