@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/hybrid"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
+)
+
+// hybridDialer builds the client side of the StreamableHTTP+webhook
+// transport: Streamable HTTP to --server-url, deliveries received on
+// --webhook-listen.
+func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
+	if w.serverURL == "" {
+		w.serverURL = os.Getenv("ASYNCMCP_SERVER_URL")
+	}
+	if w.serverURL == "" {
+		return nil, nil, usagef("--backend hybrid needs --server-url URL (the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp)")
+	}
+	c := hybrid.NewClient(&hybrid.ClientOptions{
+		ServerURL:  w.serverURL,
+		WebhookURL: w.webhookURL,
+		Secret:     w.secret,
+		Logger:     log,
+	})
+	addr := w.listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	u, err := c.Listen(addr)
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
+	}
+	log.Info("receiving webhook deliveries", "url", u, "server", w.serverURL)
+	return c, func() { c.Close() }, nil
+}
+
+// webhookToolList parses --webhook-tools a,b.
+func (w *webhookServerFlags) webhookToolList() []string {
+	var tools []string
+	for _, t := range strings.Split(w.webhookTools, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tools = append(tools, t)
+		}
+	}
+	return tools
+}
+
+// serveHybrid serves cmd over Streamable HTTP at --listen, delivering the
+// results of --webhook-tools by webhook, until ctx is done.
+func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdout io.Writer, log *slog.Logger) error {
+	if o.hook.listen == "" {
+		return usagef("--transport hybrid needs --listen ADDR")
+	}
+	tools := o.hook.webhookToolList()
+	if len(tools) == 0 {
+		return usagef("--transport hybrid needs --webhook-tools a,b (the tools whose results go by webhook)")
+	}
+	path := o.hook.path
+	if path == "" {
+		path = "/mcp"
+	}
+	if !strings.HasPrefix(path, "/") {
+		return usagef("--path must start with /, got %q", path)
+	}
+	ln, err := net.Listen("tcp", o.hook.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.hook.listen, err)
+	}
+	srv := hybrid.NewServer(ln.Addr().String(), &hybrid.ServerOptions{
+		WebhookTools:        tools,
+		Secret:              o.hook.secret,
+		AllowedWebhookHosts: o.hook.allowHosts,
+		AllowLoopback:       o.hook.allowLoopback,
+		Retries:             o.hook.retries,
+		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions},
+		Logger:              log,
+	})
+	srv.Handle("", cmd, func() (bool, any) { return true, cmd.Status() })
+	var handler http.Handler = srv
+	if path != "/mcp" {
+		// The front serves /mcp; expose it at the path asked for instead.
+		mux := http.NewServeMux()
+		mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/mcp"
+			srv.ServeHTTP(w, r2)
+		}))
+		mux.Handle("/status", srv)
+		handler = mux
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
+	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var result error
+	select {
+	case err := <-errc:
+		result = fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	go hs.Shutdown(shutdownCtx) // stop accepting; SSE handlers end when sessions close
+	srv.Close()
+	hs.Shutdown(shutdownCtx)
+	return result
+}
