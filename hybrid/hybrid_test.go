@@ -277,3 +277,38 @@ func TestPlainStreamableClient(t *testing.T) {
 		t.Fatalf("slow over plain Streamable HTTP: %v %v", err, r)
 	}
 }
+
+// TestReinitialize: when the server forgets the session (here: it is
+// deleted behind the client's back), the client starts a new one with its
+// original initialize, learns the new session id and secret, and webhook
+// results of the new session reach the caller.
+func TestReinitialize(t *testing.T) {
+	url := startServer(t, hybrid.ServerOptions{WebhookTools: []string{"slow"}, AllowLoopback: true, Logger: quietLogger()}, echoDialer(t))
+	rec := &recorder{}
+	c, _ := newClient(t, url, rec, hybrid.ClientOptions{Logger: quietLogger()})
+	cs := connect(t, c.Transport(), nil)
+	call := func() {
+		t.Helper()
+		r, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"seconds": 0.1}})
+		if err != nil || text(r) != "done after 0.1s" {
+			t.Fatalf("slow: %v %v", err, r)
+		}
+	}
+	call()
+	req, _ := http.NewRequest(http.MethodDelete, url, nil)
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE session: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	call()
+	ds := rec.deliveries()
+	if len(ds) != 2 {
+		t.Fatalf("got %d deliveries, want 2", len(ds))
+	}
+	first, second := ds[0].header.Get(hybrid.HeaderSessionID), ds[1].header.Get(hybrid.HeaderSessionID)
+	if first == second || ds[1].status != http.StatusOK {
+		t.Errorf("deliveries: session %s then %s (status %d); want a new session after re-initialize, accepted", first, second, ds[1].status)
+	}
+}
