@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,5 +246,40 @@ func TestNamedServerConfig(t *testing.T) {
 		}
 		echo(t, cs, "hello")
 		cs.Close()
+	}
+}
+
+// TestClientModeTLS: the remote server's certificate is verified against the
+// system roots by default, against --ca-bundle when given, and not at all
+// with --no-verify-ssl.
+func TestClientModeTLS(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "tls-echo", Version: "1"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, a struct {
+		Text string `json:"text"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
+	})
+	ts := httptest.NewTLSServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	t.Cleanup(ts.Close) // after the clients' cleanups, which end their sessions
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, stdioClient(t, nil, "proxy", "--ca-bundle", ca, ts.URL), "verified with a CA bundle")
+	echo(t, stdioClient(t, nil, "proxy", "--no-verify-ssl", ts.URL), "not verified")
+
+	// Default: the self-signed certificate is refused, and the client is told.
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), "proxy", ts.URL)
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err == nil {
+		cs.Close()
+		t.Fatal("connected to a server with an untrusted certificate")
+	}
+	if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("error does not mention the certificate: %v", err)
 	}
 }
