@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -571,7 +572,7 @@ func (ep *endpoint) decodeOne(w http.ResponseWriter, body []byte) (jsonrpc.Messa
 		rpcError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "Parse error: body is not valid JSON")
 		return nil, false
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := rpcmsg.Decode(body)
 	if err != nil {
 		ep.srv.log.Warn("refused request: not a JSON-RPC message", "err", err, "body", truncate(body, 200))
 		rpcError(w, http.StatusBadRequest, rawID(body), jsonrpc.CodeInvalidRequest, "Invalid Request: "+err.Error())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -270,7 +271,7 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusOK, map[string]string{"status": "duplicate"})
 		return
 	}
-	msg, err := jsonrpc.DecodeMessage(body)
+	msg, err := rpcmsg.Decode(body)
 	if err != nil {
 		fail(http.StatusBadRequest, "delivery is not a JSON-RPC message: "+err.Error())
 		return

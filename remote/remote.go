@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net/http"
@@ -266,7 +267,7 @@ func (c *streamConn) post(msg jsonrpc.Message, retry404 bool) error {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()
-		if m, derr := jsonrpc.DecodeMessage(b); derr == nil {
+		if m, derr := rpcmsg.Decode(b); derr == nil {
 			if er, ok := m.(*jsonrpc.Response); ok && er.Error != nil && req != nil && er.ID == req.ID {
 				c.push(er)
 				return nil
@@ -340,7 +341,7 @@ func (c *streamConn) reinitialize() error {
 			if err != nil {
 				return fmt.Errorf("reading initialize answer: %w", err)
 			}
-			if m, err := jsonrpc.DecodeMessage(ev.data); err == nil {
+			if m, err := rpcmsg.Decode(ev.data); err == nil {
 				if r, ok := m.(*jsonrpc.Response); ok && r.ID == id {
 					break
 				}
@@ -359,7 +360,7 @@ func (c *streamConn) reinitialize() error {
 }
 
 func (c *streamConn) handleData(b []byte, isInit bool) {
-	m, err := jsonrpc.DecodeMessage(b)
+	m, err := rpcmsg.Decode(b)
 	if err != nil {
 		c.log.Warn("ignoring undecodable message from remote server", "err", err, "data", string(b[:min(len(b), 200)]))
 		return
@@ -396,7 +397,7 @@ func (c *streamConn) readStream(resp *http.Response, want jsonrpc.ID, isInit boo
 				continue
 			}
 			if want.IsValid() {
-				if m, err := jsonrpc.DecodeMessage(ev.data); err == nil {
+				if m, err := rpcmsg.Decode(ev.data); err == nil {
 					if r, ok := m.(*jsonrpc.Response); ok && r.ID == want {
 						got = true
 					}
