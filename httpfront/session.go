@@ -250,6 +250,13 @@ func (s *session) appendLocked(st *stream, data []byte) {
 func (s *session) evictLocked() {
 	limit := s.ep.opts.eventLimit()
 	for s.events > limit {
+		// Finished streams with nothing left to resume are of no use; drop
+		// them from the front so the search below stays short.
+		for len(s.order) > 0 && s.order[0].done && len(s.order[0].events) == 0 {
+			delete(s.streams, s.order[0].id)
+			s.order[0] = nil
+			s.order = s.order[1:]
+		}
 		var victim *stream
 		for _, st := range s.order {
 			if st.done && len(st.events) > 0 {

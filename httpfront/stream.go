@@ -64,13 +64,11 @@ func (s *session) serveStream(w http.ResponseWriter, r *http.Request, st *stream
 	// answer then leaves in the same write, together with the end of the
 	// response, which halves the system calls of a quick request. Anything
 	// slower is flushed at once when the moment has passed.
+	// One timer serves both: first the hold, then the keep-alive interval.
 	unflushed := true
-	hold := time.NewTimer(firstFlushDelay)
-	defer hold.Stop()
-
 	keepAlive := s.ep.opts.keepAlive()
-	ticker := time.NewTicker(keepAlive)
-	defer ticker.Stop()
+	timer := time.NewTimer(firstFlushDelay)
+	defer timer.Stop()
 	cursor := from
 	var batch [][]byte
 	for {
@@ -107,29 +105,27 @@ func (s *session) serveStream(w http.ResponseWriter, r *http.Request, st *stream
 			if !flush() {
 				return
 			}
-			unflushed = false
-		}
-		var holdC <-chan time.Time
-		if unflushed {
-			holdC = hold.C
+			if unflushed {
+				unflushed = false
+				timer.Reset(keepAlive)
+			}
 		}
 		select {
-		case <-holdC:
+		case <-timer.C:
+			if !unflushed {
+				bw.WriteString(": keep-alive\n\n")
+			}
 			if !flush() {
 				return
 			}
 			unflushed = false
+			timer.Reset(keepAlive)
 		case <-st.wake:
 		case <-s.closed:
 		case <-mine:
 			return
 		case <-r.Context().Done():
 			return
-		case <-ticker.C:
-			bw.WriteString(": keep-alive\n\n")
-			if !flush() {
-				return
-			}
 		}
 	}
 }
