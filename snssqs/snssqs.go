@@ -171,8 +171,7 @@ type ClientConfig struct {
 // A Client owns one response queue and opens MCP sessions over it, like
 // sqs.Client.
 type Client struct {
-	c                *queuecore.Client
-	responseQueueURL string
+	c *queuecore.Client
 }
 
 // NewClient starts polling the response queue, creating (and subscribing)
@@ -189,87 +188,41 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
 	}
-	respURL := cfg.ResponseQueueURL
-	var cleanup func(context.Context) error
-	if respURL == "" {
-		var err error
-		respURL, cleanup, err = createResponseQueue(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-	}
-	replyTo, metaKey := cfg.ResponseTopicARN, wire.MetaClientTopicARN
-	if replyTo == "" {
-		replyTo, metaKey = respURL, wire.MetaResponseQueueURL
-	}
-	c, err := queuecore.NewClient(queuecore.ClientConfig{
+	qc := queuecore.ClientConfig{
 		SQS:              cfg.SQS,
 		Sender:           sender{sns: cfg.SNS, sqs: queuecore.SQSSender{Client: cfg.SQS}},
 		RequestDest:      cfg.TopicARN,
-		ResponseQueueURL: respURL,
-		ReplyTo:          replyTo,
-		MetaKey:          metaKey,
+		ResponseQueueURL: cfg.ResponseQueueURL,
 		ClientID:         cfg.ClientID,
 		Polling: queuecore.Polling{
 			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		Cleanup:         cleanup,
 		Logger:          cfg.Logger,
-	})
-	if err != nil {
-		if cleanup != nil {
-			cleanup(context.WithoutCancel(ctx))
+	}
+	if cfg.ResponseTopicARN != "" {
+		qc.ReplyTo, qc.MetaKey = cfg.ResponseTopicARN, wire.MetaClientTopicARN
+		qc.SetUpQueue = func(ctx context.Context, queueURL string) (func(context.Context) error, error) {
+			return subscribe(ctx, cfg, queueURL)
 		}
+	}
+	c, err := queuecore.NewClient(ctx, qc)
+	if err != nil {
 		return nil, fmt.Errorf("snssqs: %w", err)
 	}
-	return &Client{c: c, responseQueueURL: respURL}, nil
+	return &Client{c}, nil
 }
 
-// createResponseQueue creates the client's queue and, if a response topic
-// is configured, subscribes it with a ClientId filter policy.
-func createResponseQueue(ctx context.Context, cfg ClientConfig) (string, func(context.Context) error, error) {
-	name := "asyncmcp-" + cfg.ClientID
-	attrs := map[string]string{}
-	if wire.IsFIFO(cfg.TopicARN) {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	out, err := cfg.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		return "", nil, fmt.Errorf("snssqs: creating response queue %s: %w", name, err)
-	}
-	url := aws.ToString(out.QueueUrl)
-	deleteQueue := func(ctx context.Context) error {
-		if _, err := cfg.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)}); err != nil {
-			return fmt.Errorf("deleting response queue %s: %w", url, err)
-		}
-		return nil
-	}
-	if cfg.ResponseTopicARN == "" {
-		return url, deleteQueue, nil
-	}
-	subARN, err := subscribe(ctx, cfg, url)
-	if err != nil {
-		deleteQueue(context.WithoutCancel(ctx))
-		return "", nil, err
-	}
-	return url, func(ctx context.Context) error {
-		_, uerr := cfg.SNS.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(subARN)})
-		if uerr != nil {
-			uerr = fmt.Errorf("unsubscribing %s: %w", subARN, uerr)
-		}
-		return errors.Join(uerr, deleteQueue(ctx))
-	}, nil
-}
-
-func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (string, error) {
+// subscribe lets the response topic deliver to the queue, subscribes the
+// queue with the filter policy {"ClientId":[cfg.ClientID]}, and returns
+// what unsubscribes it.
+func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (func(context.Context) error, error) {
 	qa, err := cfg.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
 	})
 	if err != nil {
-		return "", fmt.Errorf("snssqs: reading ARN of response queue %s: %w", queueURL, err)
+		return nil, fmt.Errorf("reading ARN of response queue %s: %w", queueURL, err)
 	}
 	queueARN := qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
 	// Let the topic deliver to the queue (AWS requires this policy).
@@ -284,7 +237,7 @@ func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (string, 
 	if _, err := cfg.SQS.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
 		QueueUrl: aws.String(queueURL), Attributes: map[string]string{"Policy": string(policy)},
 	}); err != nil {
-		return "", fmt.Errorf("snssqs: allowing topic %s to send to queue %s: %w", cfg.ResponseTopicARN, queueURL, err)
+		return nil, fmt.Errorf("allowing topic %s to send to queue %s: %w", cfg.ResponseTopicARN, queueURL, err)
 	}
 	filter, _ := json.Marshal(map[string][]string{wire.AttrClientID: {cfg.ClientID}})
 	sub, err := cfg.SNS.Subscribe(ctx, &sns.SubscribeInput{
@@ -293,23 +246,29 @@ func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (string, 
 		ReturnSubscriptionArn: true,
 	})
 	if err != nil {
-		return "", fmt.Errorf("snssqs: subscribing queue %s to topic %s: %w", queueARN, cfg.ResponseTopicARN, err)
+		return nil, fmt.Errorf("subscribing queue %s to topic %s: %w", queueARN, cfg.ResponseTopicARN, err)
 	}
-	return aws.ToString(sub.SubscriptionArn), nil
+	subARN := aws.ToString(sub.SubscriptionArn)
+	return func(ctx context.Context) error {
+		if _, err := cfg.SNS.Unsubscribe(ctx, &sns.UnsubscribeInput{SubscriptionArn: aws.String(subARN)}); err != nil {
+			return fmt.Errorf("unsubscribing %s: %w", subARN, err)
+		}
+		return nil
+	}, nil
 }
 
 // ClientID returns the id this client sends on every message.
 func (c *Client) ClientID() string { return c.c.ClientID() }
 
 // ResponseQueueURL returns the queue this client reads.
-func (c *Client) ResponseQueueURL() string { return c.responseQueueURL }
+func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 
 // Transport returns an [mcp.Transport] for [mcp.Client.Connect]; each
 // Connect opens a new session of c.
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
-func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.c.Transport) }
+func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
 
 // Close ends every open session (telling the server), stops polling, and
 // removes the queue and subscription NewClient created.
@@ -327,20 +286,5 @@ func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.c.Connect(ctx)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return &ownedConn{ClientConn: conn, owner: c}, nil
-}
-
-type ownedConn struct {
-	*queuecore.ClientConn
-	owner *Client
-}
-
-func (c *ownedConn) Close() error {
-	c.ClientConn.Close()
-	return c.owner.Close()
+	return c.c.ConnectOwned(ctx)
 }

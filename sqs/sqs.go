@@ -31,7 +31,6 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -146,8 +145,7 @@ type ClientConfig struct {
 // A Client owns one response queue and opens MCP sessions over it. Many
 // sessions share the queue; their messages are told apart by session id.
 type Client struct {
-	c                *queuecore.Client
-	responseQueueURL string
+	c *queuecore.Client
 }
 
 // NewClient starts polling the response queue, creating it first if
@@ -159,77 +157,37 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.QueueURL == "" {
 		return nil, errors.New("sqs: client config: QueueURL is empty")
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
-	}
-	respURL := cfg.ResponseQueueURL
-	var cleanup func(context.Context) error
-	if respURL == "" {
-		var err error
-		respURL, cleanup, err = createResponseQueue(ctx, cfg.Client, cfg.QueueURL, cfg.ClientID)
-		if err != nil {
-			return nil, err
-		}
-	}
-	c, err := queuecore.NewClient(queuecore.ClientConfig{
+	c, err := queuecore.NewClient(ctx, queuecore.ClientConfig{
 		SQS:              cfg.Client,
 		Sender:           queuecore.SQSSender{Client: cfg.Client},
 		RequestDest:      cfg.QueueURL,
-		ResponseQueueURL: respURL,
-		ReplyTo:          respURL,
-		MetaKey:          wire.MetaResponseQueueURL,
+		ResponseQueueURL: cfg.ResponseQueueURL,
 		ClientID:         cfg.ClientID,
 		Polling: queuecore.Polling{
 			WaitTime: cfg.WaitTime, MaxMessages: cfg.MaxMessages,
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
-		Cleanup:         cleanup,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {
-		if cleanup != nil {
-			cleanup(context.WithoutCancel(ctx))
-		}
 		return nil, fmt.Errorf("sqs: %w", err)
 	}
-	return &Client{c: c, responseQueueURL: respURL}, nil
-}
-
-// createResponseQueue creates a response queue named after the client,
-// FIFO if the request queue is, and returns a cleanup that deletes it.
-func createResponseQueue(ctx context.Context, client *awssqs.Client, requestURL, clientID string) (string, func(context.Context) error, error) {
-	name := "asyncmcp-" + clientID
-	attrs := map[string]string{}
-	if wire.IsFIFO(requestURL) {
-		name += ".fifo"
-		attrs["FifoQueue"] = "true"
-	}
-	out, err := client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-	if err != nil {
-		return "", nil, fmt.Errorf("sqs: creating response queue %s: %w", name, err)
-	}
-	url := aws.ToString(out.QueueUrl)
-	return url, func(ctx context.Context) error {
-		if _, err := client.DeleteQueue(ctx, &awssqs.DeleteQueueInput{QueueUrl: aws.String(url)}); err != nil {
-			return fmt.Errorf("deleting response queue %s: %w", url, err)
-		}
-		return nil
-	}, nil
+	return &Client{c}, nil
 }
 
 // ClientID returns the id this client sends on every message.
 func (c *Client) ClientID() string { return c.c.ClientID() }
 
 // ResponseQueueURL returns the queue this client reads.
-func (c *Client) ResponseQueueURL() string { return c.responseQueueURL }
+func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 
 // Transport returns an [mcp.Transport] for [mcp.Client.Connect]; each
 // Connect opens a new session of c.
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
-func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.c.Transport) }
+func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
 
 // Close ends every open session (telling the server), stops polling, and
 // deletes the response queue if NewClient created it.
@@ -248,21 +206,5 @@ func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := c.c.Connect(ctx)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	return &ownedConn{ClientConn: conn, owner: c}, nil
-}
-
-// ownedConn closes its Client with the session.
-type ownedConn struct {
-	*queuecore.ClientConn
-	owner *Client
-}
-
-func (c *ownedConn) Close() error {
-	c.ClientConn.Close()
-	return c.owner.Close()
+	return c.c.ConnectOwned(ctx)
 }

@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -22,13 +24,22 @@ type ClientConfig struct {
 	Sender Sender
 	// RequestDest is where client messages go: a queue URL or topic ARN.
 	RequestDest string
-	// ResponseQueueURL is the queue this client polls.
+	// ResponseQueueURL is the queue this client polls. If empty, NewClient
+	// creates a queue named after ClientID, FIFO if RequestDest is, and
+	// Close deletes it.
 	ResponseQueueURL string
+	// SetUpQueue, if set, runs on the queue NewClient created (for example
+	// to subscribe it to a topic) and returns what undoes it; Close runs the
+	// undo before deleting the queue.
+	SetUpQueue func(ctx context.Context, queueURL string) (undo func(context.Context) error, err error)
 	// ReplyTo is where the server sends the session's messages (the
 	// response queue URL, or a topic the response queue is subscribed to).
+	// Empty means the response queue URL.
 	ReplyTo string
 	// MetaKey is the initialize params._meta key that carries ReplyTo.
-	MetaKey  string
+	// Empty means wire.MetaResponseQueueURL.
+	MetaKey string
+	// ClientID is sent on every message. Empty means a random id.
 	ClientID string
 	Polling  Polling
 	// MaxMessageBytes caps the encoded size of sent messages. Zero means the
@@ -41,10 +52,7 @@ type ClientConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
-	// Cleanup, if set, runs once at the end of Close (for example to delete
-	// a response queue the client created).
-	Cleanup func(ctx context.Context) error
-	Logger  *slog.Logger
+	Logger        *slog.Logger
 }
 
 // maxReinits bounds how often one session initializes again after the
@@ -54,9 +62,10 @@ const maxReinits = 5
 // A Client owns one response-queue poller and any number of client
 // sessions, told apart by the SessionId attribute.
 type Client struct {
-	cfg    ClientConfig
-	log    *slog.Logger
-	reader *queueReader
+	cfg     ClientConfig
+	log     *slog.Logger
+	reader  *queueReader
+	cleanup func(context.Context) error // removes what NewClient created
 
 	mu       sync.Mutex
 	sessions map[string]*ClientConn
@@ -64,8 +73,10 @@ type Client struct {
 	wg       sync.WaitGroup // background sends
 }
 
-// NewClient validates cfg and starts polling the response queue.
-func NewClient(cfg ClientConfig) (*Client, error) {
+// NewClient validates cfg, creates the response queue if
+// cfg.ResponseQueueURL is empty, and starts polling it. ctx bounds only the
+// setup.
+func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	switch {
 	case cfg.SQS == nil:
 		return nil, errors.New("queue client: SQS client is nil")
@@ -73,14 +84,23 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, errors.New("queue client: sender is nil")
 	case cfg.RequestDest == "":
 		return nil, errors.New("queue client: request queue or topic is empty")
-	case cfg.ResponseQueueURL == "":
-		return nil, errors.New("queue client: response queue URL is empty")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
+	}
+	var cleanup func(context.Context) error
+	if cfg.ResponseQueueURL == "" {
+		var err error
+		cfg.ResponseQueueURL, cleanup, err = createResponseQueue(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ReplyTo == "" {
 		cfg.ReplyTo = cfg.ResponseQueueURL
 	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "mcp-client-" + wire.NewID()[:16]
+	if cfg.MetaKey == "" {
+		cfg.MetaKey = wire.MetaResponseQueueURL
 	}
 	if cfg.MaxReceiveCount <= 0 {
 		cfg.MaxReceiveCount = 10
@@ -92,14 +112,51 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), sessions: map[string]*ClientConn{}}
+	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, sessions: map[string]*ClientConn{}}
 	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
 	c.reader.start()
 	return c, nil
 }
 
+// createResponseQueue creates the response queue named after the client,
+// FIFO if the request destination is, runs cfg.SetUpQueue on it, and
+// returns a cleanup that undoes both.
+func createResponseQueue(ctx context.Context, cfg ClientConfig) (string, func(context.Context) error, error) {
+	name := "asyncmcp-" + cfg.ClientID
+	attrs := map[string]string{}
+	if wire.IsFIFO(cfg.RequestDest) {
+		name += ".fifo"
+		attrs["FifoQueue"] = "true"
+	}
+	out, err := cfg.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", nil, fmt.Errorf("creating response queue %s: %w", name, err)
+	}
+	url := aws.ToString(out.QueueUrl)
+	deleteQueue := func(ctx context.Context) error {
+		if _, err := cfg.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)}); err != nil {
+			return fmt.Errorf("deleting response queue %s: %w", url, err)
+		}
+		return nil
+	}
+	if cfg.SetUpQueue == nil {
+		return url, deleteQueue, nil
+	}
+	undo, err := cfg.SetUpQueue(ctx, url)
+	if err != nil {
+		deleteQueue(context.WithoutCancel(ctx))
+		return "", nil, err
+	}
+	return url, func(ctx context.Context) error {
+		return errors.Join(undo(ctx), deleteQueue(ctx))
+	}, nil
+}
+
 // ClientID returns the client id sent on every message.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// ResponseQueueURL returns the queue c polls.
+func (c *Client) ResponseQueueURL() string { return c.cfg.ResponseQueueURL }
 
 // Connect opens a new session with a fresh random session id. The session
 // starts when the caller writes initialize.
@@ -139,10 +196,10 @@ func (c *Client) Close() error {
 	}
 	c.reader.stop()
 	c.wg.Wait()
-	if c.cfg.Cleanup != nil {
+	if c.cleanup != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := c.cfg.Cleanup(ctx); err != nil {
+		if err := c.cleanup(ctx); err != nil {
 			return fmt.Errorf("cleaning up queue client %s: %w", c.cfg.ClientID, err)
 		}
 	}
@@ -433,4 +490,26 @@ type clientTransport struct{ c *Client }
 
 func (t clientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	return t.c.Connect(ctx)
+}
+
+// Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.Transport) }
+
+// ConnectOwned opens a session that owns c: closing the session closes c.
+// If the session cannot be opened, c is closed at once.
+func (c *Client) ConnectOwned(ctx context.Context) (mcp.Connection, error) {
+	conn, err := c.Connect(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &ownedConn{ClientConn: conn}, nil
+}
+
+// ownedConn closes its Client with the session.
+type ownedConn struct{ *ClientConn }
+
+func (c *ownedConn) Close() error {
+	c.ClientConn.Close()
+	return c.c.Close()
 }
