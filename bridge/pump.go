@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -129,6 +130,13 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 				mu.Lock()
 				inflight[req.ID] = true
 				mu.Unlock()
+			} else if req != nil && req.Method == "notifications/cancelled" {
+				// The server will not answer a cancelled request.
+				if id, ok := rpcmsg.CancelledID(req.Params); ok {
+					mu.Lock()
+					delete(inflight, id)
+					mu.Unlock()
+				}
 			}
 			if err := back.Write(ctx, msg); err != nil {
 				if isCall {

@@ -460,3 +460,35 @@ func TestDeleteEndsSession(t *testing.T) {
 		t.Errorf("child still alive after DELETE")
 	}
 }
+
+// TestCancelEndsStream: after notifications/cancelled the server sends no
+// answer, so the request's stream must end rather than hang.
+func TestCancelEndsStream(t *testing.T) {
+	base, _ := startFront(t, httpfront.Options{})
+	url := base + "/mcp"
+	sid := initSession(t, url)
+	resp := post(t, url, `{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":30}}}`, "Mcp-Session-Id", sid, "Mcp-Protocol-Version", "2025-11-25")
+	defer resp.Body.Close()
+	time.Sleep(100 * time.Millisecond)
+	c := post(t, url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41,"reason":"changed my mind"}}`, "Mcp-Session-Id", sid)
+	c.Body.Close()
+	if c.StatusCode != http.StatusAccepted {
+		t.Fatalf("cancel: %s", c.Status)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("stream ended with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("stream of a cancelled request still open after 20s")
+	}
+	// The session still works.
+	r2 := post(t, url, `{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"after cancel"}}}`, "Mcp-Session-Id", sid)
+	defer r2.Body.Close()
+	if ev := readEvents(t, r2.Body, 1); !strings.Contains(ev[len(ev)-1].data, "after cancel") {
+		t.Errorf("after cancel: %+v", ev)
+	}
+}

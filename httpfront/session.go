@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -155,6 +156,44 @@ func (s *session) divertRequest(req *jsonrpc.Request) {
 	}
 }
 
+// cancelRequest handles a client's notifications/cancelled: the server will
+// not answer that request, so its stream ends now instead of waiting forever.
+func (s *session) cancelRequest(params json.RawMessage) {
+	id, ok := rpcmsg.CancelledID(params)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tok, ok := s.diverted[id]; ok {
+		delete(s.diverted, id)
+		delete(s.byProgress, tok)
+	}
+	st, ok := s.byReq[id]
+	if !ok {
+		return
+	}
+	delete(s.byReq, id)
+	st.pending--
+	s.finishIfAnsweredLocked(st)
+	st.signal()
+}
+
+// finishIfAnsweredLocked marks a request stream done once no request on it
+// awaits an answer, and forgets its progress tokens.
+func (s *session) finishIfAnsweredLocked(st *stream) {
+	if st.standalone || st.pending > 0 || st.done {
+		return
+	}
+	st.done = true
+	st.doneAt = time.Now()
+	for tok, p := range s.byProgress {
+		if p == st {
+			delete(s.byProgress, tok)
+		}
+	}
+}
+
 // Write routes a message from the server: a response to the stream of its
 // request; a progress notification to the stream of the request that asked
 // for progress; anything else to the newest open request stream, or to the
@@ -204,15 +243,7 @@ func (s *session) Write(ctx context.Context, m jsonrpc.Message) error {
 		st = s.standalone
 	}
 	s.appendLocked(st, data)
-	if !st.standalone && st.pending == 0 && !st.done {
-		st.done = true
-		st.doneAt = time.Now()
-		for tok, p := range s.byProgress {
-			if p == st {
-				delete(s.byProgress, tok)
-			}
-		}
-	}
+	s.finishIfAnsweredLocked(st)
 	st.signal()
 	return nil
 }

@@ -165,6 +165,9 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if !isCall {
+		if req != nil && req.Method == "notifications/cancelled" {
+			sess.cancelRequest(req.Params)
+		}
 		if err := sess.deliver(r.Context(), msg); err != nil {
 			rpcError(w, http.StatusNotFound, jsonrpc.ID{}, CodeSessionNotFound, "Session not found: it has ended")
 			return

@@ -79,3 +79,16 @@ func parseID(raw json.RawMessage) (jsonrpc.ID, error) {
 	}
 	return jsonrpc.MakeID(f)
 }
+
+// CancelledID returns the request id named by the params of a
+// notifications/cancelled message.
+func CancelledID(params json.RawMessage) (jsonrpc.ID, bool) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return jsonrpc.ID{}, false
+	}
+	id, err := parseID(p.RequestID)
+	return id, err == nil && id.IsValid()
+}
