@@ -68,30 +68,24 @@ type ServerConfig struct {
 	// QueueURL is the server's queue, subscribed to the request topic (raw
 	// delivery or not).
 	QueueURL string
-	// WaitTime is the long-poll wait of each receive. Zero means 20 s.
-	WaitTime time.Duration
-	// MaxMessages is how many messages one receive may return (1 to 10).
-	// Zero means 10.
-	MaxMessages int
-	// VisibilityTimeout hides a received request from other receivers; it
-	// is extended while the call runs. Zero means 30 s.
+	// WaitTime, MaxMessages, VisibilityTimeout, Pollers and IdleTimeout
+	// configure reading the queue and ending idle sessions, as in
+	// sqs.ServerConfig.
+	WaitTime          time.Duration
+	MaxMessages       int
 	VisibilityTimeout time.Duration
-	// Pollers is how many receives run at once. Zero means 1.
-	Pollers int
-	// IdleTimeout ends a session idle this long. Zero means one hour;
-	// negative means never.
-	IdleTimeout time.Duration
+	Pollers           int
+	IdleTimeout       time.Duration
 	// MaxMessageBytes caps the size of messages received and sent. Zero
 	// means the limit of each destination: 256 KiB for SNS topics, 1 MiB for
 	// SQS queues.
 	MaxMessageBytes int
-	// MaxReceiveCount is how often a request may be received without being
-	// answered before it is answered with an error and deleted. Zero means 5.
+	// MaxReceiveCount and SharedQueue bound how often a request is received
+	// unanswered, and how often a message for a session this process does
+	// not know is made visible again for other server processes, as in
+	// sqs.ServerConfig.
 	MaxReceiveCount int
-	// SharedQueue is how many times a message for an unknown session is made
-	// visible again for other server processes on the same queue before it
-	// is answered with "session not found". Zero answers at once.
-	SharedQueue int
+	SharedQueue     int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
