@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"net"
@@ -74,6 +73,7 @@ type Client struct {
 	opts   ClientOptions
 	client *http.Client
 	log    *slog.Logger
+	recv   Receiver
 
 	mu       sync.Mutex
 	conns    map[string]*clientConn
@@ -107,13 +107,16 @@ func NewClient(opts *ClientOptions) *Client {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Client{
+	c := &Client{
 		opts:    o,
 		client:  noRedirectClient(o.HTTPClient),
 		log:     o.Logger,
 		conns:   make(map[string]*clientConn),
 		webhook: o.WebhookURL,
 	}
+	c.recv = Receiver{Name: "webhook", SessionHeader: HeaderSessionID, MaxBodyBytes: o.MaxBodyBytes,
+		ReplayTolerance: o.ReplayTolerance, AllowUnsigned: o.AllowUnsigned, Lookup: c.lookup, Logger: o.Logger}
+	return c
 }
 
 // Listen serves the receiver on its own listener at addr (for example
@@ -218,79 +221,51 @@ func (c *Client) dial(ownsClient bool) (*clientConn, error) {
 
 // ServeHTTP receives a delivery: it checks the session, the signature and
 // the id, and hands the message to the session's Read.
-func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, msg string, args ...any) {
-		c.log.Warn("webhook: rejected delivery", append([]any{"status", status, "reason", msg,
-			"session", r.Header.Get(HeaderSessionID), "webhook_id", r.Header.Get(HeaderWebhookID), "remote", r.RemoteAddr}, args...)...)
-		b, _ := json.Marshal(map[string]string{"error": msg})
-		writeJSON(w, status, b)
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		fail(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opts.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("delivery body exceeds %d bytes", c.opts.MaxBodyBytes))
-			return
-		}
-		fail(http.StatusBadRequest, "reading delivery body: "+err.Error())
-		return
-	}
-	sid := r.Header.Get(HeaderSessionID)
+func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.recv.ServeHTTP(w, r) }
+
+// lookup finds the session a delivery names, for c.recv.
+func (c *Client) lookup(sid string) (ReceiverSession, error) {
 	c.mu.Lock()
 	cc := c.conns[sid]
 	c.mu.Unlock()
 	if cc == nil {
-		fail(http.StatusNotFound, fmt.Sprintf("unknown session %q", sid))
-		return
+		return nil, nil
 	}
-	// The initialize result may arrive before the initialize reply that
-	// carries the secret has been read; wait for it.
+	return (*inbox)(cc), nil
+}
+
+// inbox is a clientConn as the Receiver sees it.
+type inbox clientConn
+
+// Secret waits until the initialize reply that carries the secret has been
+// read (the initialize result may be delivered before), then returns it.
+func (in *inbox) Secret(ctx context.Context) (string, error) {
 	t := time.NewTimer(defaultReadyWait)
 	defer t.Stop()
 	select {
-	case <-cc.ready:
-	case <-cc.done:
-		fail(http.StatusNotFound, fmt.Sprintf("session %q is closed", sid))
-		return
-	case <-r.Context().Done():
-		return
+	case <-in.ready:
+	case <-in.done:
+		return "", &DeliveryError{http.StatusNotFound, fmt.Sprintf("session %q is closed", (*clientConn)(in).SessionID())}
+	case <-ctx.Done():
+		return "", ctx.Err()
 	case <-t.C:
-		fail(http.StatusServiceUnavailable, fmt.Sprintf("session %q is not initialized yet", sid))
-		return
+		return "", &DeliveryError{http.StatusServiceUnavailable, fmt.Sprintf("session %q is not initialized yet", (*clientConn)(in).SessionID())}
 	}
-	cc.mu.Lock()
-	secret := cc.secret
-	cc.mu.Unlock()
-	now := time.Now()
-	switch {
-	case secret != "":
-		if err := Verify(secret, r.Header, body, c.opts.ReplayTolerance, now); err != nil {
-			fail(http.StatusUnauthorized, err.Error())
-			return
-		}
-	case !c.opts.AllowUnsigned:
-		fail(http.StatusUnauthorized, "no signing secret known for this session and unsigned deliveries are not allowed")
-		return
-	}
-	if id := r.Header.Get(HeaderWebhookID); id != "" && !cc.seen.add(id, now) {
-		c.log.Warn("webhook: dropped repeated delivery", "session", sid, "webhook_id", id)
-		writeJSON(w, http.StatusOK, []byte(`{"status":"duplicate"}`))
-		return
-	}
-	msg, err := rpcmsg.Decode(body)
-	if err != nil {
-		fail(http.StatusBadRequest, "delivery is not a JSON-RPC message: "+err.Error())
-		return
-	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.secret, nil
+}
+
+func (in *inbox) FirstSeen(id string, now time.Time) bool { return in.seen.add(id, now) }
+
+// Deliver hands msg to Read; a response settles its request and may carry
+// the negotiated protocol version.
+func (in *inbox) Deliver(ctx context.Context, msg jsonrpc.Message) (string, error) {
+	cc := (*clientConn)(in)
 	if resp, ok := msg.(*jsonrpc.Response); ok {
 		if !cc.settle(resp.ID) {
-			c.log.Warn("webhook: dropped response for a request not in flight", "session", sid, "request_id", idString(resp.ID))
-			writeJSON(w, http.StatusOK, []byte(`{"status":"success"}`))
-			return
+			cc.c.log.Warn("webhook: dropped response for a request not in flight", "session", cc.SessionID(), "request_id", idString(resp.ID))
+			return "success", nil
 		}
 		if v := resultProtocolVersion(resp.Result); v != "" {
 			cc.mu.Lock()
@@ -302,10 +277,11 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case cc.in <- msg:
-		writeJSON(w, http.StatusOK, []byte(`{"status":"success"}`))
+		return "success", nil
 	case <-cc.done:
-		fail(http.StatusNotFound, fmt.Sprintf("session %q is closed", sid))
-	case <-r.Context().Done():
+		return "", &DeliveryError{http.StatusNotFound, fmt.Sprintf("session %q is closed", cc.SessionID())}
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 }
 
