@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,6 +53,7 @@ type ClientOptions struct {
 type Client struct {
 	opts ClientOptions
 	log  *slog.Logger
+	recv webhook.Receiver
 
 	mu       sync.Mutex
 	conns    map[string]*clientConn // by Mcp-Session-Id
@@ -80,13 +79,16 @@ func NewClient(opts *ClientOptions) *Client {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Client{
+	c := &Client{
 		opts:    o,
 		log:     o.Logger,
 		conns:   map[string]*clientConn{},
 		all:     map[*clientConn]bool{},
 		webhook: o.WebhookURL,
 	}
+	c.recv = webhook.Receiver{Name: "hybrid", SessionHeader: HeaderSessionID, MaxBodyBytes: o.MaxBodyBytes,
+		ReplayTolerance: o.ReplayTolerance, Lookup: c.lookup, Logger: o.Logger}
+	return c
 }
 
 // Listen serves the receiver on its own listener at addr (for example
@@ -173,7 +175,7 @@ func (c *Client) dial() (*clientConn, error) {
 		secret:   c.opts.Secret,
 		inflight: map[jsonrpc.ID]bool{},
 		settled:  map[jsonrpc.ID]time.Time{},
-		seen:     map[string]time.Time{},
+		seen:     webhook.NewReplayGuard(c.opts.ReplayTolerance),
 		in:       make(chan jsonrpc.Message, 64),
 		done:     make(chan struct{}),
 		pumped:   make(chan struct{}),
@@ -217,81 +219,56 @@ func (c *Client) forget(cc *clientConn) {
 // ServeHTTP receives a delivery: it checks the session, the signature, the
 // timestamp and the webhook-id, and hands the response to the session's
 // Read.
-func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sid := r.Header.Get(HeaderSessionID)
-	reply := func(status int, body map[string]string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(body)
-	}
-	fail := func(status int, msg string) {
-		c.log.Warn("hybrid: rejected delivery", "status", status, "reason", msg,
-			"session", sid, "webhook_id", r.Header.Get(webhook.HeaderWebhookID), "remote", r.RemoteAddr)
-		reply(status, map[string]string{"error": msg})
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		fail(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opts.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("delivery body exceeds %d bytes", c.opts.MaxBodyBytes))
-			return
-		}
-		fail(http.StatusBadRequest, "reading delivery body: "+err.Error())
-		return
-	}
+func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.recv.ServeHTTP(w, r) }
+
+// lookup finds the session a delivery names, for c.recv.
+func (c *Client) lookup(sid string) (webhook.ReceiverSession, error) {
 	if sid == "" {
-		fail(http.StatusBadRequest, "missing "+HeaderSessionID+" header")
-		return
+		return nil, &webhook.DeliveryError{Status: http.StatusBadRequest, Reason: "missing " + HeaderSessionID + " header"}
 	}
 	c.mu.Lock()
 	cc := c.conns[sid]
 	c.mu.Unlock()
 	if cc == nil {
-		fail(http.StatusNotFound, fmt.Sprintf("unknown session %q", sid))
-		return
+		return nil, nil
 	}
-	cc.mu.Lock()
-	secret := cc.secret
-	cc.mu.Unlock()
-	if secret == "" {
-		fail(http.StatusUnauthorized, "no signing secret known for this session (the server sent none and none is configured)")
-		return
+	return (*inbox)(cc), nil
+}
+
+// inbox is a clientConn as the webhook.Receiver sees it.
+type inbox clientConn
+
+func (in *inbox) Secret(context.Context) (string, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.secret == "" {
+		return "", &webhook.DeliveryError{Status: http.StatusUnauthorized,
+			Reason: "no signing secret known for this session (the server sent none and none is configured)"}
 	}
-	now := time.Now()
-	if err := webhook.Verify(secret, r.Header, body, c.opts.ReplayTolerance, now); err != nil {
-		fail(http.StatusUnauthorized, err.Error())
-		return
-	}
-	if !cc.firstSeen(r.Header.Get(webhook.HeaderWebhookID), now) {
-		c.log.Warn("hybrid: dropped repeated delivery", "session", sid, "webhook_id", r.Header.Get(webhook.HeaderWebhookID))
-		reply(http.StatusOK, map[string]string{"status": "duplicate"})
-		return
-	}
-	msg, err := rpcmsg.Decode(body)
-	if err != nil {
-		fail(http.StatusBadRequest, "delivery is not a JSON-RPC message: "+err.Error())
-		return
-	}
+	return in.secret, nil
+}
+
+func (in *inbox) FirstSeen(id string, now time.Time) bool { return in.seen.FirstSeen(id, now) }
+
+// Deliver hands a delivered response to Read, unless its request is no
+// longer in flight.
+func (in *inbox) Deliver(ctx context.Context, msg jsonrpc.Message) (string, error) {
+	cc := (*clientConn)(in)
 	resp, ok := msg.(*jsonrpc.Response)
 	if !ok {
-		fail(http.StatusBadRequest, "delivery is not a JSON-RPC response")
-		return
+		return "", &webhook.DeliveryError{Status: http.StatusBadRequest, Reason: "delivery is not a JSON-RPC response"}
 	}
 	if !cc.settle(resp.ID, true) {
-		c.log.Warn("hybrid: dropped delivered response for a request not in flight", "session", sid, "request_id", idString(resp.ID))
-		reply(http.StatusOK, map[string]string{"status": "ignored"})
-		return
+		cc.c.log.Warn("hybrid: dropped delivered response for a request not in flight", "session", cc.SessionID(), "request_id", webhook.RequestIDText(resp.ID))
+		return "ignored", nil
 	}
 	select {
 	case cc.in <- resp:
-		reply(http.StatusOK, map[string]string{"status": "success"})
+		return "success", nil
 	case <-cc.done:
-		fail(http.StatusNotFound, fmt.Sprintf("session %q is closed", sid))
-	case <-r.Context().Done():
+		return "", &webhook.DeliveryError{Status: http.StatusNotFound, Reason: fmt.Sprintf("session %q is closed", cc.SessionID())}
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 }
 
@@ -352,7 +329,7 @@ type clientConn struct {
 	secret   string
 	inflight map[jsonrpc.ID]bool      // requests awaiting a response; true once diverted
 	settled  map[jsonrpc.ID]time.Time // diverted requests already answered by webhook
-	seen     map[string]time.Time     // webhook-ids accepted, for replay protection
+	seen     *webhook.ReplayGuard     // webhook-ids accepted
 	readErr  error
 }
 
@@ -385,7 +362,7 @@ func (cc *clientConn) onResponse(msg jsonrpc.Message, resp *http.Response) {
 			cc.inflight[req.ID] = true
 		}
 		cc.mu.Unlock()
-		cc.c.log.Debug("hybrid: response will come by webhook", "session", cc.SessionID(), "request_id", idString(req.ID))
+		cc.c.log.Debug("hybrid: response will come by webhook", "session", cc.SessionID(), "request_id", webhook.RequestIDText(req.ID))
 	}
 }
 
@@ -399,7 +376,7 @@ func (cc *clientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	}
 	if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 		if req.Method == "initialize" {
-			params, err := withWebhookURL(req.Params, cc.webhook)
+			params, err := webhook.WithWebhookURL(req.Params, cc.webhook)
 			if err != nil {
 				return fmt.Errorf("hybrid: adding webhookUrl to initialize: %w", err)
 			}
@@ -457,23 +434,6 @@ func (cc *clientConn) settle(id jsonrpc.ID, byWebhook bool) bool {
 	return false
 }
 
-// firstSeen records a webhook-id and reports whether it is new.
-func (cc *clientConn) firstSeen(id string, now time.Time) bool {
-	window := 2 * cc.c.opts.ReplayTolerance
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	for k, t := range cc.seen {
-		if now.Sub(t) > window {
-			delete(cc.seen, k)
-		}
-	}
-	if _, ok := cc.seen[id]; ok {
-		return false
-	}
-	cc.seen[id] = now
-	return true
-}
-
 // pump moves messages from the Streamable HTTP connection to in.
 func (cc *clientConn) pump() {
 	defer close(cc.pumped)
@@ -487,7 +447,7 @@ func (cc *clientConn) pump() {
 			return
 		}
 		if resp, ok := m.(*jsonrpc.Response); ok && !cc.settle(resp.ID, false) {
-			cc.c.log.Info("hybrid: dropped a second copy of a response already delivered by webhook", "session", cc.SessionID(), "request_id", idString(resp.ID))
+			cc.c.log.Info("hybrid: dropped a second copy of a response already delivered by webhook", "session", cc.SessionID(), "request_id", webhook.RequestIDText(resp.ID))
 			continue
 		}
 		select {

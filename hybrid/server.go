@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func (s *Server) Close() error { return s.front.Close() }
 // admit checks the webhook URL of a new session and picks its secret. A
 // session without a webhook URL is plain Streamable HTTP.
 func (s *Server) admit(h http.Header, params json.RawMessage) (httpfront.Admission, error) {
-	u := metaWebhookURL(params)
+	u := webhook.InitializeWebhookURL(params)
 	if u == "" {
 		u = strings.TrimSpace(h.Get(HeaderWebhookURL))
 	}
@@ -160,27 +159,13 @@ func (s *Server) deliver(ctx context.Context, info httpfront.SessionInfo, resp *
 	}
 	h := http.Header{}
 	h.Set(HeaderSessionID, info.ID)
-	h.Set(webhook.HeaderRequestID, idString(resp.ID))
+	h.Set(webhook.HeaderRequestID, webhook.RequestIDText(resp.ID))
 	attempts, err := s.sender.Deliver(ctx, sess.url, sess.secret, h, body)
 	if err != nil {
 		s.log.Warn("hybrid: webhook delivery failed; falling back to the session stream",
-			"session", info.ID, "request_id", idString(resp.ID), "url", sess.url, "attempts", attempts, "err", err)
-		return fmt.Errorf("delivering response %s of session %s to %s after %d attempts: %w", idString(resp.ID), info.ID, sess.url, attempts, err)
+			"session", info.ID, "request_id", webhook.RequestIDText(resp.ID), "url", sess.url, "attempts", attempts, "err", err)
+		return fmt.Errorf("delivering response %s of session %s to %s after %d attempts: %w", webhook.RequestIDText(resp.ID), info.ID, sess.url, attempts, err)
 	}
-	s.log.Debug("hybrid: delivered by webhook", "session", info.ID, "request_id", idString(resp.ID), "attempts", attempts)
+	s.log.Debug("hybrid: delivered by webhook", "session", info.ID, "request_id", webhook.RequestIDText(resp.ID), "attempts", attempts)
 	return nil
-}
-
-// idString renders a JSON-RPC id as text: 7 for the number 7, abc for "abc".
-func idString(id jsonrpc.ID) string {
-	switch v := id.Raw().(type) {
-	case string:
-		return v
-	case int64:
-		return strconv.FormatInt(v, 10)
-	case nil:
-		return ""
-	default:
-		return fmt.Sprint(v)
-	}
 }
