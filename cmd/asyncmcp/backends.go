@@ -158,11 +158,8 @@ func (w *webhookClientFlags) register(fs *flagSet, g string) {
 
 // webhookDialer builds the client side of the webhook transport.
 func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
-	if w.serverURL == "" {
-		w.serverURL = os.Getenv("ASYNCMCP_SERVER_URL")
-	}
-	if w.serverURL == "" {
-		return nil, nil, usagef("--backend webhook needs --server-url URL")
+	if err := w.needServerURL("--backend webhook needs --server-url URL"); err != nil {
+		return nil, nil, err
 	}
 	c := webhook.NewClient(&webhook.ClientOptions{
 		ServerURL:       w.serverURL,
@@ -171,6 +168,32 @@ func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, fun
 		ResponseTimeout: w.responseTimeout,
 		Logger:          log,
 	})
+	return w.receive(c, log)
+}
+
+// needServerURL fills --server-url from ASYNCMCP_SERVER_URL if unset, and
+// fails with the usage error missing if it is still empty.
+func (w *webhookClientFlags) needServerURL(missing string) error {
+	if w.serverURL == "" {
+		w.serverURL = os.Getenv("ASYNCMCP_SERVER_URL")
+	}
+	if w.serverURL == "" {
+		return usagef("%s", missing)
+	}
+	return nil
+}
+
+// A receivingClient is a webhook or hybrid client: a Dialer that receives
+// deliveries on its own listener.
+type receivingClient interface {
+	bridge.Dialer
+	Listen(addr string) (string, error)
+	Close() error
+}
+
+// receive starts c's receiver on --webhook-listen and returns c as the
+// back, with a close that stops it.
+func (w *webhookClientFlags) receive(c receivingClient, log *slog.Logger) (bridge.Dialer, func(), error) {
 	addr := w.listen
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -180,7 +203,7 @@ func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, fun
 		c.Close()
 		return nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
 	}
-	log.Info("receiving webhook deliveries", "url", u)
+	log.Info("receiving webhook deliveries", "url", u, "server", w.serverURL)
 	return c, func() { c.Close() }, nil
 }
 

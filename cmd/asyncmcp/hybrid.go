@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -21,11 +20,8 @@ import (
 // transport: Streamable HTTP to --server-url, deliveries received on
 // --webhook-listen.
 func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
-	if w.serverURL == "" {
-		w.serverURL = os.Getenv("ASYNCMCP_SERVER_URL")
-	}
-	if w.serverURL == "" {
-		return nil, nil, usagef("--backend hybrid needs --server-url URL (the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp)")
+	if err := w.needServerURL("--backend hybrid needs --server-url URL (the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp)"); err != nil {
+		return nil, nil, err
 	}
 	c := hybrid.NewClient(&hybrid.ClientOptions{
 		ServerURL:  w.serverURL,
@@ -33,17 +29,7 @@ func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func
 		Secret:     w.secret,
 		Logger:     log,
 	})
-	addr := w.listen
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	u, err := c.Listen(addr)
-	if err != nil {
-		c.Close()
-		return nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
-	}
-	log.Info("receiving webhook deliveries", "url", u, "server", w.serverURL)
-	return c, func() { c.Close() }, nil
+	return w.receive(c, log)
 }
 
 // webhookToolList parses --webhook-tools a,b.
