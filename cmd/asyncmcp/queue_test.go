@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,5 +117,85 @@ func TestSNSSQSEndToEnd(t *testing.T) {
 		if err != nil || res.IsError {
 			t.Fatalf("client %d: test_simple_text over SNS+SQS: %v %+v", i, err, res)
 		}
+	}
+}
+
+// TestKillAndRestartCLI: `asyncmcp serve` is killed (SIGKILL, with its
+// child) in the middle of a call; a new `asyncmcp serve` on the same queue
+// answers that call once the visibility timeout has passed, and the client
+// receives exactly one answer.
+func TestKillAndRestartCLI(t *testing.T) {
+	fq := testenv.StartFauxqs(t)
+	reqQ := fq.CreateQueue(t, "kill-requests", nil)
+	env := fq.Env()
+	echoBin := testenv.EchoServer(t)
+	serveArgs := []string{"--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--visibility-timeout", "3s", "--", echoBin}
+	first := launchServe(t, env, serveArgs...)
+
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), "proxy", "--backend", "sqs", "--stdio", "--queue-url", reqQ, "--wait-time", "1s")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = testWriter{t}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	send := func(s string) {
+		if _, err := io.WriteString(stdin, s+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(id string, d time.Duration) string {
+		deadline := time.After(d)
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, `"id":`+id+`,`) || strings.HasSuffix(l, `"id":`+id+`}`) {
+					return l
+				}
+			case <-deadline:
+				t.Fatalf("no answer to request %s within %v", id, d)
+			}
+		}
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"kill-test","version":"1"}}}`)
+	waitFor("1", 30*time.Second)
+	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":2}}}`)
+	time.Sleep(700 * time.Millisecond) // the call is running in the first server's child
+	syscall.Kill(-first.Cmd.Process.Pid, syscall.SIGKILL)
+	<-first.Exited()
+	t.Log("serve killed mid-call; starting a new one")
+	launchServe(t, env, serveArgs...)
+
+	answer := waitFor("2", 60*time.Second)
+	if !strings.Contains(answer, "done after 2s") {
+		t.Fatalf("answer after restart: %s", answer)
+	}
+	// No second answer to the same request arrives.
+	extra := time.After(5 * time.Second)
+	for done := false; !done; {
+		select {
+		case l := <-lines:
+			if strings.Contains(l, `"id":2`) {
+				t.Errorf("second answer to request 2: %s", l)
+			}
+		case <-extra:
+			done = true
+		}
+	}
+	// The session goes on working.
+	send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"still here"}}}`)
+	if l := waitFor("3", 30*time.Second); !strings.Contains(l, "still here") {
+		t.Errorf("after restart: %s", l)
 	}
 }
