@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +81,21 @@ func (fs *flagSet) pairVar(p *[][2]string, names []string, meta, group, help str
 }
 
 var errHelp = errors.New("help requested")
+
+// parseCommand is parse for a command: on -h or --help it prints the
+// command's usage text and its options by group to stdout and returns
+// errHelp; any other failure is a usage error.
+func (fs *flagSet) parseCommand(args []string, usage string, groups []string, stdout io.Writer) ([]string, error) {
+	rest, err := fs.parse(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, usage+fs.usage(groups))
+		return nil, errHelp
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return rest, nil
+}
 
 // parse consumes options up to the first positional argument (or "--"); the
 // positional argument and everything after it are returned untouched, so a

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -110,13 +109,9 @@ func (o *proxyOptions) flags() *flagSet {
 func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io.WriteCloser, stderr io.Writer) error {
 	o := &proxyOptions{}
 	fs := o.flags()
-	rest, err := fs.parse(args)
-	if errors.Is(err, errHelp) {
-		fmt.Fprint(stdout, proxyUsage+fs.usage(proxyGroups))
-		return errHelp
-	}
+	rest, err := fs.parseCommand(args, proxyUsage, proxyGroups, stdout)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	log, err := o.log.logger(stderr)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -118,13 +117,9 @@ func (o *serveOptions) flags() *flagSet {
 func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io.WriteCloser, stderr io.Writer) error {
 	o := &serveOptions{}
 	fs := o.flags()
-	rest, err := fs.parse(args)
-	if errors.Is(err, errHelp) {
-		fmt.Fprint(stdout, serveUsage+fs.usage(serveGroups))
-		return errHelp
-	}
+	rest, err := fs.parseCommand(args, serveUsage, serveGroups, stdout)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	log, err := o.log.logger(stderr)
 	if err != nil {
