@@ -214,7 +214,7 @@ func TestReceiverFailures(t *testing.T) {
 // TestConcurrentSessions: many sessions share one Client receiver; each gets
 // only its own webhook results and progress.
 func TestConcurrentSessions(t *testing.T) {
-	const n = 30
+	const n = 100
 	url := startServer(t, hybrid.ServerOptions{WebhookTools: []string{"test_tool_with_progress"}, AllowLoopback: true}, everythingDialer(t))
 	c := hybrid.NewClient(&hybrid.ClientOptions{ServerURL: url, Logger: testLogger(t)})
 	if _, err := c.Listen("127.0.0.1:0"); err != nil {
