@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -26,6 +27,7 @@ const (
 	DefaultRetries      = 4
 	DefaultTimeout      = 10 * time.Second
 	DefaultRetryBackoff = 250 * time.Millisecond
+	DefaultIdleTimeout  = time.Hour
 	maxRetryBackoff     = 30 * time.Second
 	maxUndelivered      = 1000
 	acceptBacklog       = 64 // sessions created but not yet returned by Accept
@@ -61,6 +63,11 @@ type ServerOptions struct {
 	// RetryBackoff is the base of the exponential backoff between attempts
 	// (full jitter, capped at 30s). Zero means DefaultRetryBackoff.
 	RetryBackoff time.Duration
+	// IdleTimeout ends a session that has received no client message and
+	// has no request awaiting its response for this long, so a client that
+	// vanished without DELETE does not hold a slot (and a server process)
+	// forever. Zero means DefaultIdleTimeout; negative means never.
+	IdleTimeout time.Duration
 	// HTTPClient makes deliveries. Nil means a client with pooled
 	// connections. Redirects are never followed, whatever client is given.
 	HTTPClient *http.Client
@@ -113,7 +120,10 @@ func NewServer(opts *ServerOptions) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	srv := &Server{
 		opts: o,
 		sender: &Sender{Retries: o.Retries, Timeout: o.Timeout, RetryBackoff: o.RetryBackoff,
 			HTTPClient: o.HTTPClient, Logger: o.Logger},
@@ -122,6 +132,36 @@ func NewServer(opts *ServerOptions) *Server {
 		done:     make(chan struct{}),
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
+	}
+	if o.IdleTimeout > 0 {
+		go srv.expireIdle(o.IdleTimeout)
+	}
+	return srv
+}
+
+// expireIdle ends idle sessions until the Server is closed.
+func (s *Server) expireIdle(timeout time.Duration) {
+	t := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), 30*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		var idle []*serverSession
+		now := time.Now().UnixNano()
+		s.mu.Lock()
+		for _, ss := range s.sessions {
+			if ss.pending.Load() <= 0 && now-ss.lastActive.Load() > int64(timeout) {
+				idle = append(idle, ss)
+			}
+		}
+		s.mu.Unlock()
+		for _, ss := range idle {
+			s.log.Info("webhook: ending idle session", "session", ss.id, "client", ss.clientID, "idle_timeout", timeout)
+			ss.Close()
+		}
 	}
 }
 
@@ -256,6 +296,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, id, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q belongs to another client", sid))
 		return
 	}
+	ss.received(msg)
 	select {
 	case ss.in <- msg:
 	case <-ss.done:
@@ -324,6 +365,7 @@ func (s *Server) serveInitialize(w http.ResponseWriter, r *http.Request, req *js
 	s.byClient[clientID] = sid
 	s.mu.Unlock()
 
+	ss.received(req)
 	ss.in <- req // buffered and new: never blocks
 	go ss.sendLoop()
 	select {
@@ -418,6 +460,17 @@ type serverSession struct {
 
 	mu          sync.Mutex
 	undelivered []any // ids of responses whose delivery failed, not yet reported
+
+	lastActive atomic.Int64 // unix nanos of the last client message
+	pending    atomic.Int64 // client requests not yet answered
+}
+
+// received notes a client message, for idle expiry.
+func (ss *serverSession) received(m jsonrpc.Message) {
+	ss.lastActive.Store(time.Now().UnixNano())
+	if r, ok := m.(*jsonrpc.Request); ok && r.IsCall() {
+		ss.pending.Add(1)
+	}
 }
 
 // SessionID returns the session id shared with the client.
@@ -438,6 +491,10 @@ func (ss *serverSession) Read(ctx context.Context) (jsonrpc.Message, error) {
 // Write queues msg for delivery to the session's webhook URL. Messages are
 // delivered one at a time, in order; Write blocks only while the queue is full.
 func (ss *serverSession) Write(ctx context.Context, msg jsonrpc.Message) error {
+	if _, ok := msg.(*jsonrpc.Response); ok {
+		ss.pending.Add(-1)
+		ss.lastActive.Store(time.Now().UnixNano())
+	}
 	select {
 	case <-ss.done:
 		return fmt.Errorf("webhook: write to closed session %q", ss.id)

@@ -42,7 +42,7 @@ func (q *queueFlags) registerCommon(fs *flagSet, g string) {
 
 func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.stringVar(&q.queueURL, []string{"--queue-url"}, "URL", g, "request queue to read (for sns-sqs: the queue subscribed to the request topic)")
-	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "end a session idle this long and stop its child (default 1h; negative: never)")
+	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
 	q.registerCommon(fs, g)

@@ -70,10 +70,10 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		AllowedWebhookHosts: o.hook.allowHosts,
 		AllowLoopback:       o.hook.allowLoopback,
 		Retries:             o.hook.retries,
-		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions},
+		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log},
 		Logger:              log,
 	})
-	srv.Handle("", cmd, func() (bool, any) { return true, cmd.Status() })
+	srv.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
 	var handler http.Handler = srv
 	if path != "/mcp" {
 		// The front serves /mcp; expose it at the path asked for instead.

@@ -144,7 +144,9 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		if o.hook.listen == "" {
 			return usagef("--transport webhook needs --listen ADDR")
 		}
-		srv := webhook.NewServer(o.hook.options(log))
+		opts := o.hook.options(log)
+		opts.IdleTimeout = o.queue.idleTimeout
+		srv := webhook.NewServer(opts)
 		path := o.hook.path
 		if path == "" {
 			path = webhook.DefaultPath
