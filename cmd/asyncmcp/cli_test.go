@@ -283,3 +283,41 @@ func TestClientModeTLS(t *testing.T) {
 		t.Errorf("error does not mention the certificate: %v", err)
 	}
 }
+
+// TestChildEnvironment: -e adds variables, --cwd sets the directory, and
+// the proxy's own environment reaches the child only with
+// --pass-environment.
+func TestChildEnvironment(t *testing.T) {
+	echoBin := testenv.EchoServer(t)
+	dir := t.TempDir()
+	script := `printf '%s|%s|%s\n' "$(pwd)" "$GIVEN" "$INHERITED" > "$OUT"; exec "$ECHO_BIN"`
+	for _, c := range []struct {
+		pass bool
+		want string
+	}{
+		{false, dir + "|given|"},
+		{true, dir + "|given|from-proxy"},
+	} {
+		out := filepath.Join(t.TempDir(), "env.txt")
+		args := []string{"proxy", "--port", "0", "--cwd", dir, "-e", "GIVEN", "given", "-e", "OUT", out, "-e", "ECHO_BIN", echoBin}
+		if c.pass {
+			args = append(args, "--pass-environment")
+		}
+		args = append(args, "--", "sh", "-c", script)
+		base, _ := launchProxy(t, []string{"INHERITED=from-proxy"}, args...)
+		cl := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+		cs, err := cl.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp"}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo(t, cs, "env")
+		cs.Close()
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(got)) != c.want {
+			t.Errorf("pass-environment=%v: child saw %q, want %q", c.pass, strings.TrimSpace(string(got)), c.want)
+		}
+	}
+}
