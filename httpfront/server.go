@@ -382,10 +382,11 @@ func (ep *endpoint) forget(s *session) {
 	ep.mu.Unlock()
 }
 
-// start dials a back connection for a new session, registers the session and
-// runs the bridge for it. It fails when the session limit is reached or the
-// back cannot be opened.
-func (ep *endpoint) start(ctx context.Context, legacy bool, version string, register bool) (*session, int, error) {
+// start dials a back connection with d for a new session, registers the
+// session (unless it is a stateless one-request session) and runs the bridge
+// for it. It fails when the session limit is reached or the back cannot be
+// opened.
+func (ep *endpoint) start(ctx context.Context, d bridge.Dialer, legacy bool, version string, register bool) (*session, int, error) {
 	if register {
 		ep.mu.Lock()
 		n := len(ep.sessions)
@@ -394,7 +395,7 @@ func (ep *endpoint) start(ctx context.Context, legacy bool, version string, regi
 			return nil, http.StatusServiceUnavailable, fmt.Errorf("session limit of %d reached; try again later", ep.opts.maxSessions())
 		}
 	}
-	back, err := ep.dialer.Dial(ctx)
+	back, err := d.Dial(ctx)
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("MCP server unavailable: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"mime"
 	"net/http"
 	"slices"
@@ -124,7 +125,7 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 		var status int
 		var err error
-		sess, status, err = ep.start(r.Context(), false, version, true)
+		sess, status, err = ep.start(r.Context(), ep.dialer, false, version, true)
 		if err != nil {
 			log.Error("cannot start session", "err", err)
 			rpcError(w, status, req.ID, -32000, err.Error())
@@ -293,7 +294,7 @@ func (ep *endpoint) serveStatelessPost(w http.ResponseWriter, r *http.Request, m
 	if req.Method != "initialize" {
 		dialer = handshakeDialer{ep.dialer, version}
 	}
-	sess, status, err := (&endpoint{srv: ep.srv, name: ep.name, dialer: dialer, opts: ep.opts}).start(r.Context(), false, version, false)
+	sess, status, err := ep.start(r.Context(), dialer, false, version, false)
 	if err != nil {
 		ep.srv.log.Error("stateless: cannot open back connection", "err", err)
 		rpcError(w, status, req.ID, -32000, err.Error())
@@ -311,9 +312,7 @@ func (ep *endpoint) serveStatelessPost(w http.ResponseWriter, r *http.Request, m
 
 // handshakeDialer dials and then initializes the back on the client's behalf.
 type handshakeDialer struct {
-	d interface {
-		Dial(context.Context) (mcp.Connection, error)
-	}
+	d       bridge.Dialer
 	version string
 }
 
