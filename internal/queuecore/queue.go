@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -190,6 +191,13 @@ func (r *queueReader) poll(ctx context.Context) {
 				messageID:    aws.ToString(m.MessageId),
 			})
 		}
+		if len(out.Messages) > 0 {
+			// Let the session readers just woken run before this goroutine
+			// spends its time slice building and signing the next receive:
+			// on a busy machine that alone delayed each hand-over by about
+			// 0.1 ms.
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -219,6 +227,10 @@ func (r *queueReader) deleteLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
+			// A delete is scheduled right after a message is handed to its
+			// session; yield so that the session's reader, readied just
+			// before, runs ahead of the DeleteMessageBatch call.
+			runtime.Gosched()
 			r.flush(context.Background())
 		}
 	}
