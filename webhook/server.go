@@ -94,6 +94,12 @@ type Server struct {
 	done     chan struct{}
 	once     sync.Once
 
+	// stopCtx ends delivery retries when the Server is closed; loops
+	// tracks the sessions' delivery goroutines.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	loops   sync.WaitGroup
+
 	mu       sync.Mutex
 	sessions map[string]*serverSession
 	byClient map[string]string // client id -> last initialized session
@@ -123,8 +129,11 @@ func NewServer(opts *ServerOptions) *Server {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	stopCtx, stop := context.WithCancel(context.Background())
 	srv := &Server{
-		opts: o,
+		stopCtx: stopCtx,
+		stop:    stop,
+		opts:    o,
 		sender: &Sender{Retries: o.Retries, Timeout: o.Timeout, RetryBackoff: o.RetryBackoff,
 			HTTPClient: o.HTTPClient, Logger: o.Logger},
 		log:      o.Logger,
@@ -178,15 +187,25 @@ func (s *Server) Accept(ctx context.Context) (mcp.Connection, error) {
 	}
 }
 
-// Close stops accepting sessions: later initialize POSTs get HTTP 503.
-// Sessions created but not yet accepted are ended; sessions already
-// accepted stay open until their connections are closed.
+// Close shuts the server down: later initialize POSTs get HTTP 503, every
+// session ends (its connection's Read returns io.EOF, so a bridge stops the
+// session's MCP server), deliveries still being retried stop, and Close
+// waits for the delivery goroutines to finish.
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		close(s.done)
+		open := make([]*serverSession, 0, len(s.sessions))
+		for _, ss := range s.sessions {
+			open = append(open, ss)
+		}
 		s.mu.Unlock()
 		s.drainAccept()
+		for _, ss := range open {
+			ss.Close()
+		}
+		s.stop()
+		s.loops.Wait()
 	})
 	return nil
 }
@@ -363,11 +382,15 @@ func (s *Server) serveInitialize(w http.ResponseWriter, r *http.Request, req *js
 	}
 	s.sessions[sid] = ss
 	s.byClient[clientID] = sid
+	s.loops.Add(1) // under s.mu, so Close (which takes it) waits for this loop
 	s.mu.Unlock()
 
 	ss.received(req)
 	ss.in <- req // buffered and new: never blocks
-	go ss.sendLoop()
+	go func() {
+		defer s.loops.Done()
+		ss.sendLoop()
+	}()
 	select {
 	case s.acceptCh <- ss:
 		select {
@@ -570,7 +593,7 @@ func (ss *serverSession) deliver(m jsonrpc.Message) {
 	h := http.Header{}
 	h.Set(HeaderSessionID, ss.id)
 	routingHeaders(h, m)
-	if attempts, err := s.sender.Deliver(context.Background(), ss.webhookURL, ss.secret, h, body); err != nil {
+	if attempts, err := s.sender.Deliver(s.stopCtx, ss.webhookURL, ss.secret, h, body); err != nil {
 		ss.failed(m, attempts, err)
 	}
 }
