@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -55,13 +54,12 @@ type Client struct {
 	log  *slog.Logger
 	recv webhook.Receiver
 
-	mu       sync.Mutex
-	conns    map[string]*clientConn // by Mcp-Session-Id
-	all      map[*clientConn]bool
-	webhook  string
-	httpSrv  *http.Server
-	closed   bool
-	serveErr chan error
+	mu         sync.Mutex
+	conns      map[string]*clientConn // by Mcp-Session-Id
+	all        map[*clientConn]bool
+	webhook    string
+	stopListen func() // stops the listener started by Listen
+	closed     bool
 }
 
 // NewClient returns a Client configured by opts.
@@ -95,26 +93,21 @@ func NewClient(opts *ClientOptions) *Client {
 // "127.0.0.1:0") and, if WebhookURL was empty, sets it to
 // http://ADDR/webhook. It returns the webhook URL. [Client.Close] stops it.
 func (c *Client) Listen(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+	u, stop, err := webhook.ServeDeliveries(addr, c)
 	if err != nil {
-		return "", fmt.Errorf("hybrid: listening for deliveries on %q: %w", addr, err)
+		return "", fmt.Errorf("hybrid: %w", err)
 	}
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
 	c.mu.Lock()
-	if c.httpSrv != nil || c.closed {
-		c.mu.Unlock()
-		ln.Close()
+	defer c.mu.Unlock()
+	if c.stopListen != nil || c.closed {
+		stop()
 		return "", errors.New("hybrid: client is already listening or closed")
 	}
-	c.httpSrv = srv
+	c.stopListen = stop
 	if c.webhook == "" {
-		c.webhook = "http://" + ln.Addr().String() + "/webhook"
+		c.webhook = u
 	}
-	u := c.webhook
-	c.serveErr = make(chan error, 1)
-	c.mu.Unlock()
-	go func() { c.serveErr <- srv.Serve(ln) }()
-	return u, nil
+	return c.webhook, nil
 }
 
 // WebhookURL returns the URL sent to the server at initialize.
@@ -137,14 +130,13 @@ func (c *Client) Close() error {
 	for cc := range c.all {
 		conns = append(conns, cc)
 	}
-	srv := c.httpSrv
+	stop := c.stopListen
 	c.mu.Unlock()
 	for _, cc := range conns {
 		cc.Close()
 	}
-	if srv != nil {
-		srv.Close()
-		<-c.serveErr
+	if stop != nil {
+		stop()
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -75,12 +74,11 @@ type Client struct {
 	log    *slog.Logger
 	recv   Receiver
 
-	mu       sync.Mutex
-	conns    map[string]*clientConn
-	webhook  string
-	httpSrv  *http.Server
-	closed   bool
-	serveErr chan error
+	mu         sync.Mutex
+	conns      map[string]*clientConn
+	webhook    string
+	stopListen func() // stops the listener started by Listen
+	closed     bool
 }
 
 // NewClient returns a Client configured by opts (nil means defaults).
@@ -123,26 +121,21 @@ func NewClient(opts *ClientOptions) *Client {
 // "127.0.0.1:0") and, if WebhookURL was empty, sets it to
 // http://ADDR/webhook. It returns the webhook URL. [Client.Close] stops it.
 func (c *Client) Listen(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
+	u, stop, err := ServeDeliveries(addr, c)
 	if err != nil {
-		return "", fmt.Errorf("webhook: listening for deliveries on %q: %w", addr, err)
+		return "", fmt.Errorf("webhook: %w", err)
 	}
-	srv := &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second}
 	c.mu.Lock()
-	if c.httpSrv != nil || c.closed {
-		c.mu.Unlock()
-		ln.Close()
+	defer c.mu.Unlock()
+	if c.stopListen != nil || c.closed {
+		stop()
 		return "", errors.New("webhook: client is already listening or closed")
 	}
-	c.httpSrv = srv
+	c.stopListen = stop
 	if c.webhook == "" {
-		c.webhook = "http://" + ln.Addr().String() + "/webhook"
+		c.webhook = u
 	}
-	u := c.webhook
-	c.serveErr = make(chan error, 1)
-	c.mu.Unlock()
-	go func() { c.serveErr <- srv.Serve(ln) }()
-	return u, nil
+	return c.webhook, nil
 }
 
 // WebhookURL returns the URL sent to the server in initialize.
@@ -168,17 +161,13 @@ func (c *Client) Close() error {
 	for _, cc := range c.conns {
 		conns = append(conns, cc)
 	}
-	srv := c.httpSrv
+	stop := c.stopListen
 	c.mu.Unlock()
 	for _, cc := range conns {
 		cc.Close()
 	}
-	if srv != nil {
-		// Every session is closed, so no delivery is wanted any more: close
-		// at once rather than Shutdown, which waits up to 5s for
-		// connections the server dialed but has not used yet.
-		srv.Close()
-		<-c.serveErr
+	if stop != nil {
+		stop()
 	}
 	return nil
 }

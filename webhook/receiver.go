@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
@@ -167,4 +169,24 @@ func InitializeWebhookURL(params json.RawMessage) string { return metaWebhookURL
 // unless they already name one. Every other member is kept byte for byte.
 func WithWebhookURL(params json.RawMessage, u string) (json.RawMessage, error) {
 	return withWebhookURL(params, u)
+}
+
+// ServeDeliveries serves h on its own listener at addr (for example
+// "127.0.0.1:0") and returns the default webhook URL there,
+// http://ADDR/webhook, and a stop function that closes the listener and
+// every connection at once and waits for the server to return.
+func ServeDeliveries(addr string, h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("listening for deliveries on %q: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	var once sync.Once
+	return "http://" + ln.Addr().String() + "/webhook", func() {
+		// Close, not Shutdown: nothing is wanted any more, and Shutdown
+		// waits up to 5s for connections dialed but not yet used.
+		once.Do(func() { srv.Close(); <-done })
+	}, nil
 }
