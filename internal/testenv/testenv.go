@@ -136,6 +136,15 @@ func ConformanceCLI(t testing.TB) string {
 	return filepath.Join(NodeDir(t), "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js")
 }
 
+// ConformanceNextCLI returns the path of the 0.2.0 prerelease of the
+// conformance CLI (installed under the alias conformance-next), the first
+// that has the 2026-07-28 scenarios: run it with [Node] and
+// `server --url URL --requirements 2026-07-28`.
+func ConformanceNextCLI(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(NodeDir(t), "node_modules", "conformance-next", "dist", "index.js")
+}
+
 // ServerEverything returns the path of the @modelcontextprotocol/server-everything
 // entry point (run it with [Node]; with no arguments it is a stdio server).
 func ServerEverything(t testing.TB) string {
