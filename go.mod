@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/modelcontextprotocol/go-sdk v1.8.0
 
-require go.etcd.io/bbolt v1.4.3 // indirect
+require go.etcd.io/bbolt v1.4.3
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
