@@ -485,10 +485,7 @@ func (t *Tasks) start(r *run, deadline time.Time, backReq *jsonrpc.Request, noti
 	dctx, cancelDeadline := context.WithDeadline(t.base, deadline)
 	ctx, cancel := context.WithCancelCause(dctx)
 	r.cancel = cancel
-	if old := t.runs[r.id]; old != nil {
-		old.cancel(errCancelled) // a stale round; never expected
-	}
-	t.runs[r.id] = r
+	t.runs[r.id] = r // replaces the run of the previous round, which is ending
 	t.wg.Add(1)
 	t.mu.Unlock()
 	if notify == nil {
@@ -499,19 +496,21 @@ func (t *Tasks) start(r *run, deadline time.Time, backReq *jsonrpc.Request, noti
 		defer t.wg.Done()
 		defer cancelDeadline()
 		resp, err := do(ctx, backReq, notify)
+		r.mu.Lock()
+		if !r.published {
+			r.first <- outcome{resp, err}
+			r.mu.Unlock()
+		} else {
+			r.mu.Unlock()
+			t.finish(r, resp, err, context.Cause(ctx))
+		}
+		// Forgotten only once the outcome is stored (or handed over), so
+		// that an idle engine has nothing left to write.
 		t.mu.Lock()
 		if t.runs[r.id] == r {
 			delete(t.runs, r.id)
 		}
 		t.mu.Unlock()
-		r.mu.Lock()
-		if !r.published {
-			r.first <- outcome{resp, err}
-			r.mu.Unlock()
-			return
-		}
-		r.mu.Unlock()
-		t.finish(r, resp, err, context.Cause(ctx))
 	}()
 	return true
 }
