@@ -508,3 +508,51 @@ func TestReopenKeepsTasks(t *testing.T) {
 		t.Errorf("input task after reopen: %v", got)
 	}
 }
+
+// A back that implements Resumer gets the running call back after a
+// restart, and the task completes with its result; the tool ran once.
+func TestRestartResumesThroughResumer(t *testing.T) {
+	dir := t.TempDir()
+	back := resumableChild{startServerEverything(t)}
+	store, err := OpenStore(StoreOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Wrap(back, Options{Store: store})
+	c := &tclient{t: t, rt: e, owner: "o"}
+	id := c.callTool("trigger-long-running-operation", map[string]any{"duration": 2, "steps": 1})["taskId"].(string)
+	// Wait until the back reported its correlation, then "crash".
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rec, err := store.Get(id, "o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Correlation) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no correlation recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.Close()
+	store.Close()
+
+	store = openTestStore(t, dir, StoreOptions{})
+	e2 := newEngine(t, back, Options{Store: store})
+	c2 := &tclient{t: t, rt: e2, owner: "o"}
+	done := c2.waitStatus(id, StatusCompleted, StatusFailed, StatusCancelled)
+	if got := firstText(t, done["result"]); !strings.Contains(got, "Long running operation completed") {
+		t.Fatalf("resumed task: %v", done)
+	}
+	if calls := back.sentMatching("tools/call"); len(calls) != 1 {
+		t.Errorf("the tool was called %d times, want once", len(calls))
+	}
+	back.mu.Lock()
+	resumed := len(back.resumed)
+	back.mu.Unlock()
+	if resumed != 1 {
+		t.Errorf("Resume called %d times, want 1", resumed)
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +36,7 @@ type scaffoldChild struct {
 	nextID    int64
 	pending   map[int64]chan *jsonrpc.Response
 	cancelled []int64 // upstream ids the scaffold sent notifications/cancelled for
+	resumed   []int64 // upstream ids Resume re-attached to
 	sent      []sentRequest
 }
 
@@ -164,6 +167,7 @@ func (c *scaffoldChild) RoundTrip(ctx context.Context, req *jsonrpc.Request, not
 	c.sent = append(c.sent, sentRequest{id, req.Method, req.Params})
 	c.mu.Unlock()
 	upID, _ := jsonrpc.MakeID(float64(id))
+	SetCorrelation(ctx, []byte(strconv.FormatInt(id, 10)))
 	if err := c.write(&jsonrpc.Request{ID: upID, Method: req.Method, Params: req.Params}); err != nil {
 		return &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: bridge.CodeServerUnavailable, Message: err.Error()}}, nil
 	}
@@ -171,6 +175,12 @@ func (c *scaffoldChild) RoundTrip(ctx context.Context, req *jsonrpc.Request, not
 	case resp := <-ch:
 		return &jsonrpc.Response{ID: req.ID, Result: resp.Result, Error: resp.Error}, nil
 	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), ErrClosing) {
+			// The engine is shutting down and will resume the task: leave
+			// the call running and its answer to Resume (as a queue back
+			// would leave it on its response queue).
+			return nil, ctx.Err()
+		}
 		c.mu.Lock()
 		delete(c.pending, id)
 		c.cancelled = append(c.cancelled, id)
@@ -208,4 +218,31 @@ func (c *scaffoldChild) sentMatching(method string) []sentRequest {
 		}
 	}
 	return out
+}
+
+// resumableChild is TEST SCAFFOLDING: the scaffold child with Resume, so a
+// second engine can re-attach to a call the first one left running (the
+// child outlives the engine here, as a queue server outlives a proxy).
+type resumableChild struct{ *scaffoldChild }
+
+func (c resumableChild) Resume(ctx context.Context, correlation []byte, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	id, err := strconv.ParseInt(string(correlation), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("scaffold: bad correlation %q: %w", correlation, err)
+	}
+	c.mu.Lock()
+	ch := c.pending[id]
+	c.resumed = append(c.resumed, id)
+	c.mu.Unlock()
+	if ch == nil {
+		return &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: bridge.CodeServerUnavailable, Message: "scaffold: call not pending"}}, nil
+	}
+	select {
+	case resp := <-ch:
+		return &jsonrpc.Response{ID: req.ID, Result: resp.Result, Error: resp.Error}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.dead:
+		return &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: bridge.CodeServerUnavailable, Message: "child exited"}}, nil
+	}
 }
