@@ -556,3 +556,49 @@ func TestRestartResumesThroughResumer(t *testing.T) {
 		t.Errorf("Resume called %d times, want 1", resumed)
 	}
 }
+
+// Progress reaches the client while it waits (the grace period), and never
+// after its RoundTrip returned.
+func TestProgressOnlyWhileClientWaits(t *testing.T) {
+	back := startGoEverything(t)
+	call := func(e *Tasks, token string) (*jsonrpc.Response, *atomic.Int32, *atomic.Bool, *atomic.Bool) {
+		var n atomic.Int32
+		var returned, late atomic.Bool
+		meta := (&tclient{}).meta()
+		meta["progressToken"] = token
+		params := mustMarshal(map[string]any{"name": "test_tool_with_progress", "arguments": map[string]any{}, "_meta": meta})
+		id, _ := jsonrpc.MakeID("p-" + token)
+		resp, err := e.RoundTrip(context.Background(), &jsonrpc.Request{ID: id, Method: "tools/call", Params: params}, func(n2 *jsonrpc.Request) {
+			if returned.Load() {
+				late.Store(true)
+			}
+			if n2.Method == "notifications/progress" {
+				n.Add(1)
+			}
+		})
+		returned.Store(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, &n, &returned, &late
+	}
+
+	e := newEngine(t, back, Options{Grace: time.Hour})
+	resp, n, _, late := call(e, "tok-grace")
+	c := &tclient{t: t}
+	if res := c.result(resp); firstText(t, res) != "tok-grace" || res["taskId"] != nil {
+		t.Fatalf("call within the grace period: %v", res)
+	}
+	if n.Load() != 3 {
+		t.Errorf("%d progress notifications reached the client, want 3", n.Load())
+	}
+
+	e0 := newEngine(t, back, Options{})
+	resp, _, _, late = call(e0, "tok-task")
+	id := c.result(resp)["taskId"].(string)
+	(&tclient{t: t, rt: e0}).waitStatus(id, StatusCompleted)
+	waitIdle(t, e0)
+	if late.Load() {
+		t.Error("notify was called after RoundTrip returned")
+	}
+}

@@ -35,8 +35,9 @@ type scaffoldChild struct {
 	mu        sync.Mutex
 	nextID    int64
 	pending   map[int64]chan *jsonrpc.Response
-	cancelled []int64 // upstream ids the scaffold sent notifications/cancelled for
-	resumed   []int64 // upstream ids Resume re-attached to
+	cancelled []int64                           // upstream ids the scaffold sent notifications/cancelled for
+	resumed   []int64                           // upstream ids Resume re-attached to
+	progress  map[string]func(*jsonrpc.Request) // progress token -> notify of its call
 	sent      []sentRequest
 }
 
@@ -63,7 +64,7 @@ func startServerEverything(t testing.TB) *scaffoldChild {
 
 func startChild(t testing.TB, cmd *exec.Cmd, legacy bool) *scaffoldChild {
 	t.Helper()
-	c := &scaffoldChild{t: t, cmd: cmd, dead: make(chan struct{}), pending: map[int64]chan *jsonrpc.Response{}}
+	c := &scaffoldChild{t: t, cmd: cmd, dead: make(chan struct{}), pending: map[int64]chan *jsonrpc.Response{}, progress: map[string]func(*jsonrpc.Request){}}
 	cmd.Stderr = &lockedWriter{w: &c.errb}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -150,6 +151,19 @@ func (c *scaffoldChild) read(r io.Reader) {
 				ch <- m
 			}
 		case *jsonrpc.Request:
+			if !m.ID.IsValid() && m.Method == "notifications/progress" {
+				var p struct {
+					Token json.RawMessage `json:"progressToken"`
+				}
+				json.Unmarshal(m.Params, &p)
+				c.mu.Lock()
+				notify := c.progress[string(p.Token)]
+				c.mu.Unlock()
+				if notify != nil {
+					notify(m)
+				}
+				continue
+			}
 			if m.ID.IsValid() { // a server->client request: the tests declare nothing to serve
 				c.write(&jsonrpc.Response{ID: m.ID, Error: &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "scaffold serves no requests"}})
 			}
@@ -165,7 +179,22 @@ func (c *scaffoldChild) RoundTrip(ctx context.Context, req *jsonrpc.Request, not
 	id := c.nextID
 	c.pending[id] = ch
 	c.sent = append(c.sent, sentRequest{id, req.Method, req.Params})
+	var p struct {
+		Meta struct {
+			Token json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	json.Unmarshal(req.Params, &p)
+	token := string(p.Meta.Token)
+	if token != "" && notify != nil {
+		c.progress[token] = notify
+	}
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.progress, token)
+		c.mu.Unlock()
+	}()
 	upID, _ := jsonrpc.MakeID(float64(id))
 	SetCorrelation(ctx, []byte(strconv.FormatInt(id, 10)))
 	if err := c.write(&jsonrpc.Request{ID: upID, Method: req.Method, Params: req.Params}); err != nil {
