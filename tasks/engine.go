@@ -496,6 +496,9 @@ func (t *Tasks) start(r *run, deadline time.Time, backReq *jsonrpc.Request, noti
 		defer t.wg.Done()
 		defer cancelDeadline()
 		resp, err := do(ctx, backReq, notify)
+		if err == nil && resp == nil {
+			err = errors.New("the back returned neither a response nor an error")
+		}
 		r.mu.Lock()
 		if !r.published {
 			r.first <- outcome{resp, err}

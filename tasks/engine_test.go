@@ -602,3 +602,23 @@ func TestProgressOnlyWhileClientWaits(t *testing.T) {
 		t.Error("notify was called after RoundTrip returned")
 	}
 }
+
+func TestMalformedTaskRequests(t *testing.T) {
+	e := newEngine(t, nil, Options{}) // answered by the engine alone
+	c := &tclient{t: t, rt: e}
+	for _, params := range []map[string]any{{}, {"taskId": 5}, {"taskId": "x", "inputResponses": "nope"}} {
+		for _, m := range []string{MethodGet, MethodUpdate, MethodCancel} {
+			if m != MethodUpdate && params["inputResponses"] != nil {
+				continue
+			}
+			p := map[string]any{}
+			for k, v := range params {
+				p[k] = v
+			}
+			code, msg := rpcCode(t, c.do(m, p))
+			if code != jsonrpc.CodeInvalidParams || msg == "" {
+				t.Errorf("%s %v: %d %q", m, params, code, msg)
+			}
+		}
+	}
+}

@@ -24,9 +24,11 @@ func (t *Tasks) serveTaskMethod(ctx context.Context, req *jsonrpc.Request) *json
 		InputResponses map[string]json.RawMessage `json:"inputResponses"`
 	}
 	if err := json.Unmarshal(req.Params, &p); err != nil {
+		t.log.Warn("tasks: malformed request", "method", req.Method, "err", err)
 		return errorResponse(req.ID, jsonrpc.CodeInvalidParams, fmt.Sprintf("%s: malformed params: %v", req.Method, err), nil)
 	}
 	if p.TaskID == nil {
+		t.log.Warn("tasks: request without taskId", "method", req.Method)
 		return errorResponse(req.ID, jsonrpc.CodeInvalidParams, req.Method+": params.taskId is missing", nil)
 	}
 	id, owner := *p.TaskID, OwnerFrom(ctx)
@@ -51,6 +53,7 @@ func (t *Tasks) serveTaskMethod(ctx context.Context, req *jsonrpc.Request) *json
 		return resp
 	}
 	if errors.Is(err, ErrNotFound) {
+		t.log.Debug("tasks: no such task for this owner", "method", req.Method, "err", err)
 		// The same answer for an unknown id and another owner's task.
 		msg := "Failed to retrieve task: task not found"
 		if err.Error() != ErrNotFound.Error() {
