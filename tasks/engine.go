@@ -196,6 +196,13 @@ func (t *Tasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func
 		if t.shouldCreate(ctx, req) {
 			return t.call(ctx, req, notify)
 		}
+	case "subscriptions/listen":
+		// notifications/tasks need the extension; without it the request
+		// must fail. With it, the back honours what it can (not taskIds,
+		// which it does not know), and clients poll.
+		if asksTaskNotifications(req.Params) && !declaresExtension(req.Params) && t.nativeState() != nativeYes {
+			return missingCapability(req.ID, "subscriptions/listen with notifications.taskIds"), nil
+		}
 	case MethodGet, MethodUpdate, MethodCancel, MethodResult, MethodList:
 		if t.nativeState() != nativeYes {
 			return t.serveTaskMethod(ctx, req), nil

@@ -260,6 +260,10 @@ func TestNoExtensionPassesThrough(t *testing.T) {
 			t.Errorf("%s without the extension: code %d, want -32021", m, code)
 		}
 	}
+	code, _ := rpcCode(t, c.do("subscriptions/listen", map[string]any{"notifications": map[string]any{"taskIds": []string{"x"}}}))
+	if code != rpcmsg.CodeMissingClientCapability {
+		t.Errorf("listen for taskIds without the extension: code %d, want -32021", code)
+	}
 	withExt := &tclient{t: t, rt: e}
 	for _, m := range []string{MethodResult, MethodList} {
 		if code, _ := rpcCode(t, withExt.do(m, map[string]any{"taskId": "x"})); code != jsonrpc.CodeMethodNotFound {

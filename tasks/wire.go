@@ -137,7 +137,18 @@ func declaresExtension(params json.RawMessage) bool {
 	return ok && string(v) != "null"
 }
 
-// objectField decodes raw as a JSON object, or returns an empty map when raw
+// asksTaskNotifications reports whether a subscriptions/listen request's
+// filter names task ids.
+func asksTaskNotifications(params json.RawMessage) bool {
+	var p struct {
+		Notifications struct {
+			TaskIDs json.RawMessage `json:"taskIds"`
+		} `json:"notifications"`
+	}
+	return json.Unmarshal(params, &p) == nil && len(p.Notifications.TaskIDs) > 0 && string(p.Notifications.TaskIDs) != "null"
+}
+
+// object decodes raw as a JSON object, or returns an empty map when raw
 // is empty or null.
 func object(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
