@@ -626,3 +626,44 @@ func TestMalformedTaskRequests(t *testing.T) {
 		}
 	}
 }
+
+// Cancels racing completions: every task ends completed (with its result) or
+// cancelled (without one), and nothing else.
+func TestConcurrentCancelAndCompletion(t *testing.T) {
+	e := newEngine(t, startGoEverything(t), Options{})
+	c := &tclient{t: t, rt: e, owner: "o"}
+	const n = 40
+	ids := make([]string, n)
+	done := make(chan struct{})
+	for i := range n {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			ids[i] = c.callTool("test_tool_with_progress", map[string]any{})["taskId"].(string)
+			if i%2 == 0 {
+				c.do(MethodCancel, map[string]any{"taskId": ids[i]})
+			}
+		}()
+	}
+	for range n {
+		<-done
+	}
+	waitIdle(t, e)
+	cancelled := 0
+	for i, id := range ids {
+		got := c.get(id)
+		switch got["status"] {
+		case "completed":
+			if got["result"] == nil {
+				t.Errorf("task %d completed without result: %v", i, got)
+			}
+		case "cancelled":
+			cancelled++
+			if i%2 == 1 || got["result"] != nil || got["error"] != nil {
+				t.Errorf("task %d: %v", i, got)
+			}
+		default:
+			t.Errorf("task %d: %v", i, got)
+		}
+	}
+	t.Logf("%d of %d cancel requests took effect before completion", cancelled, n/2)
+}
