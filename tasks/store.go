@@ -3,6 +3,7 @@ package tasks
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
@@ -114,6 +115,9 @@ type StoreOptions struct {
 	// MaxTasks bounds the number of tasks held, finished or not
 	// (default [DefaultMaxTasks]).
 	MaxTasks int
+	// MaxTasksPerOwner, when positive, bounds the tasks held for one owner
+	// (see [WithOwner]), so that one caller cannot take the whole store.
+	MaxTasksPerOwner int
 	// MaxBytes bounds the encoded size of all task records together
 	// (default [DefaultMaxBytes]). The database file is larger than this by
 	// bbolt's page overhead and free pages.
@@ -136,6 +140,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	maxTasks int
+	perOwner int
 	maxBytes int64
 	log      *slog.Logger
 	skew     atomic.Int64 // added to the clock; tests move time forward
@@ -149,6 +154,7 @@ var (
 	bucketTasks  = []byte("tasks")
 	bucketExpiry = []byte("expiry") // 8-byte big-endian unix ms of expiry + id -> nil
 	bucketMeta   = []byte("meta")
+	bucketOwners = []byte("owners") // owner -> number of tasks held
 	keyCount     = []byte("count")
 	keyBytes     = []byte("bytes")
 )
@@ -168,7 +174,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("tasks: open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketTasks, bucketExpiry, bucketMeta} {
+		for _, b := range [][]byte{bucketTasks, bucketExpiry, bucketMeta, bucketOwners} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -183,6 +189,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 		db:       db,
 		path:     path,
 		maxTasks: opts.MaxTasks,
+		perOwner: opts.MaxTasksPerOwner,
 		maxBytes: opts.MaxBytes,
 		log:      opts.Logger,
 		stop:     make(chan struct{}),
@@ -237,6 +244,13 @@ func expiryKey(r *Record) []byte {
 	return k
 }
 
+// ownerBucketKey is the key of an owner's task count: a digest, since
+// owners are opaque strings of any length (bbolt keys are 1 to 32768 bytes).
+func ownerBucketKey(owner string) []byte {
+	sum := sha256.Sum256([]byte(owner))
+	return sum[:]
+}
+
 func getCounter(b *bolt.Bucket, key []byte) int64 {
 	v := b.Get(key)
 	if len(v) != 8 {
@@ -270,6 +284,14 @@ func (s *Store) Create(r *Record) error {
 		}
 		if size+int64(len(data)) > s.maxBytes {
 			return fmt.Errorf("%w: %d bytes held, a new task of %d bytes would pass the limit of %d bytes", ErrStoreFull, size, len(data), s.maxBytes)
+		}
+		owners := tx.Bucket(bucketOwners)
+		held := getCounter(owners, ownerBucketKey(r.Owner))
+		if s.perOwner > 0 && held >= int64(s.perOwner) {
+			return fmt.Errorf("%w: this caller holds %d tasks, the per-caller limit", ErrStoreFull, held)
+		}
+		if err := putCounter(owners, ownerBucketKey(r.Owner), held+1); err != nil {
+			return err
 		}
 		if err := tasks.Put([]byte(r.ID), data); err != nil {
 			return err
@@ -370,7 +392,14 @@ func (s *Store) Delete(id, owner string) error {
 }
 
 func (s *Store) remove(tx *bolt.Tx, r *Record, size int64) error {
-	meta := tx.Bucket(bucketMeta)
+	meta, owners := tx.Bucket(bucketMeta), tx.Bucket(bucketOwners)
+	if held := getCounter(owners, ownerBucketKey(r.Owner)); held <= 1 {
+		if err := owners.Delete(ownerBucketKey(r.Owner)); err != nil {
+			return err
+		}
+	} else if err := putCounter(owners, ownerBucketKey(r.Owner), held-1); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bucketTasks).Delete([]byte(r.ID)); err != nil {
 		return err
 	}

@@ -242,3 +242,36 @@ func TestTenThousandTasks(t *testing.T) {
 		t.Errorf("file grew from %d to %d bytes for the same number of live tasks", fi.Size(), fi2.Size())
 	}
 }
+
+func TestStorePerOwnerLimit(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), StoreOptions{MaxTasksPerOwner: 2})
+	var mine []*Record
+	for range 2 {
+		r := newRecord("", `{"name":"a"}`, time.Minute)
+		if err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, r)
+	}
+	if err := s.Create(newRecord("", `{"name":"a"}`, time.Minute)); !errors.Is(err, ErrStoreFull) || !strings.Contains(err.Error(), "per-caller") {
+		t.Fatalf("third task of one owner: %v", err)
+	}
+	if err := s.Create(newRecord("other", `{"name":"a"}`, time.Minute)); err != nil {
+		t.Fatalf("another owner is refused: %v", err)
+	}
+	if err := s.Delete(mine[0].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(newRecord("", `{"name":"a"}`, time.Minute)); err != nil {
+		t.Fatalf("after a delete: %v", err)
+	}
+	s.skew.Store(int64(time.Hour))
+	if n, err := s.Sweep(); n != 3 || err != nil {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	for range 2 {
+		if err := s.Create(newRecord("", `{"name":"a"}`, time.Hour)); err != nil {
+			t.Fatalf("after the sweep: %v", err)
+		}
+	}
+}

@@ -25,6 +25,7 @@ type taskFlags struct {
 	ttl        time.Duration
 	poll       time.Duration
 	maxTasks   int
+	perClient  int
 	maxBytes   int
 	instanceID string
 }
@@ -36,6 +37,7 @@ func (f *taskFlags) register(fs *flagSet, g string) {
 	fs.durationVar(&f.ttl, []string{"--task-ttl"}, g, "keep each task this long after its creation, then cancel its call and delete it (default 1h)")
 	fs.durationVar(&f.poll, []string{"--task-poll-interval"}, g, "polling interval suggested to clients (default 1s)")
 	fs.intVar(&f.maxTasks, []string{"--max-tasks"}, "N", g, "most tasks kept, finished or not; more are refused (default 100000)")
+	fs.intVar(&f.perClient, []string{"--max-tasks-per-client"}, "N", g, "most tasks kept for one authorization context (bearer token); default: no per-client limit")
 	fs.intVar(&f.maxBytes, []string{"--max-task-bytes"}, "N", g, "most bytes of task records kept; more are refused (default 268435456)")
 	fs.stringVar(&f.instanceID, []string{"--task-instance-id"}, "ID", g, "start task ids with ID- so a load balancer can route tasks/* by the Mcp-Name prefix")
 }
@@ -88,10 +90,10 @@ func (f *taskFlags) openStore(log *slog.Logger) (*tasks.Store, error) {
 		}
 		dir = d
 	}
-	if f.maxTasks < 0 || f.maxBytes < 0 {
-		return nil, usagef("--max-tasks and --max-task-bytes must not be negative")
+	if f.maxTasks < 0 || f.maxBytes < 0 || f.perClient < 0 {
+		return nil, usagef("--max-tasks, --max-tasks-per-client and --max-task-bytes must not be negative")
 	}
-	s, err := tasks.OpenStore(tasks.StoreOptions{Dir: dir, MaxTasks: f.maxTasks, MaxBytes: int64(f.maxBytes), Logger: log})
+	s, err := tasks.OpenStore(tasks.StoreOptions{Dir: dir, MaxTasks: f.maxTasks, MaxTasksPerOwner: f.perClient, MaxBytes: int64(f.maxBytes), Logger: log})
 	if err != nil {
 		return nil, err
 	}
