@@ -305,14 +305,18 @@ func (o *proxyOptions) remoteDialer(rawURL string, log *slog.Logger) (bridge.Dia
 	return nil, usagef("--transport: want streamablehttp or sse, got %q", o.transport)
 }
 
-// serveStdio bridges this process's stdin/stdout to one back session.
+// serveStdio bridges this process's stdin/stdout to one back session. When
+// the back can serve 2026-07-28 requests on their own (it is a
+// bridge.RoundTripper), each such request goes to it as it comes, and only
+// session-based traffic opens a back session.
 func serveStdio(ctx context.Context, d bridge.Dialer, stdin io.ReadCloser, stdout io.WriteCloser, log *slog.Logger) error {
 	l := &stdio.Listener{Reader: stdin, Writer: stdout}
 	front, err := l.Accept(ctx)
 	if err != nil {
 		return err
 	}
-	err = bridge.DialAndPump(ctx, front, d, &bridge.Options{Logger: log})
+	rt, _ := d.(bridge.RoundTripper)
+	err = bridge.ServeConn(ctx, front, rt, d, &bridge.Options{Logger: log})
 	if ctx.Err() != nil {
 		return nil
 	}

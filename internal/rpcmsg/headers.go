@@ -1,0 +1,91 @@
+package rpcmsg
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
+
+// Header rules of the stateless revision's HTTP binding (also used to mirror
+// a request into queue message attributes).
+
+// ModernName returns the body value that the Mcp-Name header mirrors for
+// method: params.name of tools/call and prompts/get, params.uri of
+// resources/read, and params.taskId of tasks/get, tasks/update and
+// tasks/cancel (the Tasks extension). ok is false for other methods, and
+// when params has no such string.
+func ModernName(method string, params json.RawMessage) (name string, ok bool) {
+	field := NameField(method)
+	if field == "" {
+		return "", false
+	}
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return "", false
+	}
+	raw, found := p[field]
+	if !found || json.Unmarshal(raw, &name) != nil {
+		return "", false
+	}
+	return name, true
+}
+
+// NameField returns the params field that Mcp-Name mirrors for method, or ""
+// when the method has no Mcp-Name.
+func NameField(method string) string {
+	switch method {
+	case "tools/call", "prompts/get":
+		return "name"
+	case "resources/read":
+		return "uri"
+	case "tasks/get", "tasks/update", "tasks/cancel":
+		return "taskId"
+	}
+	return ""
+}
+
+const (
+	b64Prefix = "=?base64?"
+	b64Suffix = "?="
+)
+
+// EncodeHeaderValue returns v as an Mcp-Name or Mcp-Param-* header value:
+// unchanged when it is plain visible ASCII with no leading or trailing
+// whitespace and does not itself look Base64-wrapped, else
+// "=?base64?<standard Base64 of its UTF-8>?=".
+func EncodeHeaderValue(v string) string {
+	plain := v == "" || (v[0] != ' ' && v[0] != '\t' && v[len(v)-1] != ' ' && v[len(v)-1] != '\t')
+	for i := 0; plain && i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			plain = false
+		}
+	}
+	if plain && strings.HasPrefix(v, b64Prefix) && strings.HasSuffix(v, b64Suffix) {
+		plain = false
+	}
+	if plain {
+		return v
+	}
+	return b64Prefix + base64.StdEncoding.EncodeToString([]byte(v)) + b64Suffix
+}
+
+// DecodeHeaderValue undoes [EncodeHeaderValue]. ok is false when the value
+// is Base64-wrapped but its content is not valid standard Base64, or when a
+// plain value holds characters outside visible ASCII and space.
+func DecodeHeaderValue(v string) (string, bool) {
+	if inner, found := strings.CutPrefix(v, b64Prefix); found {
+		if inner, found = strings.CutSuffix(inner, b64Suffix); found {
+			b, err := base64.StdEncoding.DecodeString(inner)
+			if err != nil {
+				return "", false
+			}
+			return string(b), true
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		if (v[i] < 0x20 && v[i] != '\t') || v[i] > 0x7e {
+			return "", false
+		}
+	}
+	return v, true
+}
