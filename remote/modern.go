@@ -168,7 +168,6 @@ func SetModernHeaders(h http.Header, req *jsonrpc.Request) {
 	}
 }
 
-
 func (s *Streamable) maxMessage() int {
 	if s.MaxMessageBytes > 0 {
 		return s.MaxMessageBytes
