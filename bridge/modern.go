@@ -20,8 +20,10 @@ const MaxModernInFlight = 64
 // ServeConn serves one front connection whose client may speak either
 // protocol era, until the front ends or ctx is done, then closes the front.
 //
-// Each modern request (a call whose params._meta declares protocol version
-// 2026-07-28 or later, see rpcmsg.IsModern) is served by rt.RoundTrip on a
+// Each modern request (a call whose params._meta declares a protocol
+// version that is not a session-based one, see rpcmsg.IsModernEnvelope:
+// 2026-07-28, a later one, or an unknown one that the back answers with
+// -32022) is served by rt.RoundTrip on a
 // goroutine of its own, so slow calls do not hold up others; notifications
 // the back sends for it and then its response are written to the front as
 // they come, so answers leave in completion order, not arrival order. A
@@ -84,7 +86,7 @@ func ServeConn(ctx context.Context, front mcp.Connection, rt RoundTripper, d Dia
 			return result()
 		}
 		req, _ := msg.(*jsonrpc.Request)
-		if req != nil && req.IsCall() && rpcmsg.IsModern(req.Params) {
+		if req != nil && req.IsCall() && rpcmsg.IsModernEnvelope(req.Params) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():

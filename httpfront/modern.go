@@ -28,17 +28,19 @@ import (
 const maxPendingNotifications = 8 << 20
 
 // isModernPost reports whether a POSTed message belongs to the stateless
-// revision: a request whose _meta declares a 2026-07-28 or later version, or
-// any message outside a session whose MCP-Protocol-Version header does.
+// revision: a request whose _meta declares a protocol version that is not a
+// session-based one (2026-07-28, a later one, or one nobody knows, which
+// the back answers with -32022), or any message outside a session whose
+// MCP-Protocol-Version header names such a version.
 func isModernPost(r *http.Request, msg jsonrpc.Message) bool {
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok {
 		return false
 	}
-	if req.IsCall() && rpcmsg.IsModern(req.Params) {
+	if req.IsCall() && rpcmsg.IsModernEnvelope(req.Params) {
 		return true
 	}
-	return r.Header.Get("Mcp-Session-Id") == "" && rpcmsg.IsModernVersion(r.Header.Get("Mcp-Protocol-Version"))
+	return r.Header.Get("Mcp-Session-Id") == "" && rpcmsg.IsModernHeader(r.Header.Get("Mcp-Protocol-Version"))
 }
 
 // serveModern serves one POST of the stateless revision.

@@ -89,3 +89,27 @@ func DecodeHeaderValue(v string) (string, bool) {
 	}
 	return v, true
 }
+
+// IsModernEnvelope reports whether a request with these params uses the
+// stateless revision's envelope: its _meta declares a protocol version that
+// is not one of the session-based [LegacyVersions]. Unlike [IsModern], it
+// also holds for versions nobody knows yet (a probe for "v999.0.0"), which a
+// server must answer with [CodeUnsupportedProtocolVersion] rather than
+// treat as session-based traffic.
+func IsModernEnvelope(params json.RawMessage) bool {
+	return IsModernHeader(RequestVersion(params))
+}
+
+// IsModernHeader reports whether v, an MCP-Protocol-Version header value (or
+// message attribute), is set and names no session-based version.
+func IsModernHeader(v string) bool {
+	if v == "" {
+		return false
+	}
+	for _, l := range LegacyVersions {
+		if v == l {
+			return false
+		}
+	}
+	return true
+}
