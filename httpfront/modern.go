@@ -199,7 +199,7 @@ func validateModern(h http.Header, req *jsonrpc.Request) (int64, string) {
 		}
 		name, ok := rpcmsg.DecodeHeaderValue(raw)
 		if !ok {
-			return rpcmsg.CodeHeaderMismatch, "invalid Mcp-Name header: bad Base64 or characters outside visible ASCII"
+			return rpcmsg.CodeHeaderMismatch, "invalid Mcp-Name header: bad Base64 or control characters"
 		}
 		body, found := rpcmsg.ModernName(req.Method, req.Params)
 		if !found {

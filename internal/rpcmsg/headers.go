@@ -70,8 +70,10 @@ func EncodeHeaderValue(v string) string {
 }
 
 // DecodeHeaderValue undoes [EncodeHeaderValue]. ok is false when the value
-// is Base64-wrapped but its content is not valid standard Base64, or when a
-// plain value holds characters outside visible ASCII and space.
+// is Base64-wrapped but its content is not valid standard Base64, or when it
+// holds control characters. A plain value with bytes beyond ASCII is taken
+// literally: the revision wants those Base64-wrapped, but the Go SDK v1.8.0
+// client sends them raw, and rejecting them would only break such clients.
 func DecodeHeaderValue(v string) (string, bool) {
 	if inner, found := strings.CutPrefix(v, b64Prefix); found {
 		if inner, found = strings.CutSuffix(inner, b64Suffix); found {
@@ -83,7 +85,7 @@ func DecodeHeaderValue(v string) (string, bool) {
 		}
 	}
 	for i := 0; i < len(v); i++ {
-		if (v[i] < 0x20 && v[i] != '\t') || v[i] > 0x7e {
+		if (v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f {
 			return "", false
 		}
 	}
