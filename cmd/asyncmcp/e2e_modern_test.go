@@ -338,3 +338,56 @@ func (w *e2eWarnings) all() []string {
 	defer w.mu.Unlock()
 	return slices.Clone(w.lines)
 }
+
+// e2eTS2Summary is what testdata/ts2-client.mjs prints.
+type e2eTS2Summary struct {
+	ProtocolVersion string    `json:"protocolVersion"`
+	Tools           []string  `json:"tools"`
+	SimpleText      string    `json:"simpleText"`
+	Progress        []float64 `json:"progress"`
+	Error           string    `json:"error"`
+}
+
+// TestTS2ClientThroughProxy drives the TypeScript SDK v2 client
+// (@modelcontextprotocol/client 2.4.0) through the HTTP front with a remote
+// back and through client mode, in its default negotiation (a legacy
+// initialize, which must keep working) and in auto mode (probe
+// server/discover, which must find 2026-07-28).
+func TestTS2ClientThroughProxy(t *testing.T) {
+	node, nodeDir := e2eNode(t)
+	upstream := e2eStartGoEverythingHTTP(t)
+	front := e2eStartRemoteFront(t, upstream)
+	bin := testenv.BuildAsyncmcp(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "ts2-client.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"default": rpcmsg.LatestLegacyVersion, "auto": rpcmsg.ModernVersion}
+	for _, negotiation := range []string{"default", "auto"} {
+		for _, via := range [][]string{{"http", front}, {"stdio", bin, "proxy", upstream}} {
+			t.Run(negotiation+" "+via[0], func(t *testing.T) {
+				out, err := e2eRunNode(t, node, nodeDir, append([]string{script, negotiation}, via...)...)
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				var s e2eTS2Summary
+				if err := json.Unmarshal(out, &s); err != nil {
+					t.Fatalf("cannot decode the summary: %v\n%s", err, out)
+				}
+				t.Logf("summary: %s", strings.TrimSpace(string(out)))
+				if s.Error != "" {
+					t.Fatalf("TS client failed: %s", s.Error)
+				}
+				if s.ProtocolVersion != want[negotiation] {
+					t.Errorf("negotiated %q, want %q", s.ProtocolVersion, want[negotiation])
+				}
+				if !slices.Contains(s.Tools, "test_simple_text") || s.SimpleText == "" {
+					t.Errorf("tools %v, test_simple_text answered %q", s.Tools, s.SimpleText)
+				}
+				if len(s.Progress) == 0 {
+					t.Errorf("no progress notification reached the client")
+				}
+			})
+		}
+	}
+}
