@@ -263,7 +263,10 @@ type headerKey struct{}
 // received with a modern request and that the back should pass on where it
 // speaks HTTP (the Mcp-Param-* headers, which only the server can check
 // against the tool's schema). A [RoundTripper] reads them with
-// [HeaderFromContext].
+// [HeaderFromContext]. An HTTP front sets it for every request, with an
+// empty h when the client sent none, so that a back can tell a client that
+// sends its own Mcp-Param-* headers (forward them, add none) from one that
+// cannot (a stdio or queue client; see remote.Streamable.RoundTrip).
 func WithHeader(ctx context.Context, h http.Header) context.Context {
 	return context.WithValue(ctx, headerKey{}, h)
 }

@@ -74,9 +74,9 @@ func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jso
 	defer cancel()
 	stop := context.AfterFunc(ep.srv.ctx, cancel) // Server.Close ends the request too
 	defer stop()
-	if fwd := paramHeaders(r.Header); fwd != nil {
-		ctx = bridge.WithHeader(ctx, fwd)
-	}
+	// Always set, even when empty: it tells the back that the client speaks
+	// HTTP and sent the Mcp-Param-* headers it meant to send.
+	ctx = bridge.WithHeader(ctx, paramHeaders(r.Header))
 
 	q := &notifyQueue{wake: make(chan struct{}, 1)}
 	type result struct {
@@ -220,12 +220,9 @@ func isObject(raw json.RawMessage) bool {
 // paramHeaders returns the request's Mcp-Param-* headers, which only the
 // server can check against the tool's schema, so they are forwarded.
 func paramHeaders(h http.Header) http.Header {
-	var out http.Header
+	out := http.Header{}
 	for k, vs := range h {
 		if strings.HasPrefix(http.CanonicalHeaderKey(k), "Mcp-Param-") {
-			if out == nil {
-				out = http.Header{}
-			}
 			out[k] = vs
 		}
 	}

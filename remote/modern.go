@@ -35,6 +35,13 @@ var _ bridge.RoundTripper = (*Streamable)(nil)
 // an HTTP front), and the headers of s.HTTPClient (authorization and the
 // like). It implements [bridge.RoundTripper].
 //
+// When ctx carries no headers (the client is on stdio or a queue and cannot
+// send Mcp-Param-* itself), a tools/call gets the Mcp-Param-* headers that
+// the x-mcp-header annotations of the tool's input schema call for, learnt
+// from the tools/list results that passed through s; when the server
+// rejects a tools/call with -32020 for a tool not seen yet, RoundTrip
+// fetches tools/list (with the request's _meta envelope) and retries once.
+//
 // The answer may be JSON or an SSE stream: notifications on the stream are
 // passed to notify in order, and the response to req ends the exchange.
 // Cancelling ctx closes the POST, which is how the stateless revision
@@ -45,6 +52,34 @@ var _ bridge.RoundTripper = (*Streamable)(nil)
 // [bridge.CodeServerUnavailable] naming it. Response bodies and SSE events
 // are bounded by s.MaxMessageBytes. OnResponse is not called.
 func (s *Streamable) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	resp, err := s.post(ctx, req, notify)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.Method == "tools/list" && resp.Error == nil:
+		s.params.learn(resp.Result)
+	case req.Method == "tools/call" && bridge.HeaderFromContext(ctx) == nil && isHeaderMismatch(resp):
+		// The server wants Mcp-Param-* headers for a tool whose schema
+		// was never seen here: learn it and try once more.
+		tool := toolName(req.Params)
+		if _, known := s.params.lookup(tool); !known && s.refreshTools(ctx, req, tool) {
+			if b, _ := s.params.lookup(tool); len(b) > 0 {
+				s.logger().Info("retrying tools/call with the Mcp-Param headers of the tool's schema", "tool", tool)
+				return s.post(ctx, req, notify)
+			}
+		}
+	}
+	return resp, nil
+}
+
+func isHeaderMismatch(resp *jsonrpc.Response) bool {
+	werr, ok := resp.Error.(*jsonrpc.Error)
+	return ok && werr != nil && werr.Code == rpcmsg.CodeHeaderMismatch
+}
+
+// post sends one modern request as one POST and reads its answer.
+func (s *Streamable) post(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
 	body, err := jsonrpc.EncodeMessage(req)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s request: %w", req.Method, err)
@@ -53,11 +88,18 @@ func (s *Streamable) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify
 	if err != nil {
 		return nil, fmt.Errorf("building POST %s: %w", s.URL, err)
 	}
-	for k, vs := range bridge.HeaderFromContext(ctx) {
-		if strings.HasPrefix(http.CanonicalHeaderKey(k), "Mcp-Param-") {
-			for _, v := range vs {
-				r.Header.Add(k, v)
+	if fwd := bridge.HeaderFromContext(ctx); fwd != nil {
+		// An HTTP front passes on what its client sent.
+		for k, vs := range fwd {
+			if strings.HasPrefix(http.CanonicalHeaderKey(k), "Mcp-Param-") {
+				for _, v := range vs {
+					r.Header.Add(k, v)
+				}
 			}
+		}
+	} else if req.Method == "tools/call" {
+		if b, ok := s.params.lookup(toolName(req.Params)); ok {
+			setParamHeaders(r.Header, b, req.Params)
 		}
 	}
 	SetModernHeaders(r.Header, req)

@@ -54,6 +54,12 @@ func startUpstream(t *testing.T) *upstream {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "not cancelled"}}}, nil, nil
 		}
 	})
+	mcp.AddTool(server, &mcp.Tool{Name: "regional", InputSchema: json.RawMessage(`{"type":"object","properties":{
+		"where":{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}},
+		"count":{"type":"integer","x-mcp-header":"Count"},
+		"note":{"type":"string"}}}`)}, func(ctx context.Context, req *mcp.CallToolRequest, _ map[string]any) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
 		&mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -261,4 +267,46 @@ func TestRoundTripUnreachable(t *testing.T) {
 	if _, err := rt.RoundTrip(ctx, modernRequest(t, "tools/list", map[string]any{}), nil); err != context.Canceled {
 		t.Fatalf("RoundTrip with a cancelled ctx: %v, want context.Canceled", err)
 	}
+}
+
+// TestRoundTripParamHeaders: with no HTTP client behind it (no headers in
+// ctx), RoundTrip sends the Mcp-Param-* headers that the tool's
+// x-mcp-header annotations call for, fetching tools/list itself when it
+// has not seen the tool; behind an HTTP front (headers in ctx, here none)
+// it adds nothing, so the server's verdict on the client's headers stands.
+func TestRoundTripParamHeaders(t *testing.T) {
+	up := startUpstream(t)
+	call := func() *jsonrpc.Request {
+		return modernRequest(t, "tools/call", map[string]any{"name": "regional", "arguments": map[string]any{
+			"where": map[string]any{"region": "Zürich"}, "count": 12, "note": "n"}})
+	}
+	rt := &remote.Streamable{URL: up.URL}
+	resp, err := rt.RoundTrip(bridge.WithHeader(t.Context(), http.Header{}), call(), nil)
+	if err != nil || !isCode(resp, rpcmsg.CodeHeaderMismatch) {
+		t.Fatalf("behind an HTTP front with no Mcp-Param headers: %s %v %v; want the server's -32020", resp.Result, resp.Error, err)
+	}
+	resp, err = rt.RoundTrip(t.Context(), call(), nil)
+	if err != nil || resp.Error != nil {
+		t.Fatalf("stdio-style call: %v %v", resp.Error, err)
+	}
+	h := up.lastHeader()
+	if got := h.Get("Mcp-Param-Region"); got != "=?base64?WsO8cmljaA==?=" {
+		t.Errorf("Mcp-Param-Region %q, want the Base64 form of Zürich", got)
+	}
+	if got := h.Get("Mcp-Param-Count"); got != "12" {
+		t.Errorf("Mcp-Param-Count %q, want 12", got)
+	}
+	// A null value gets no header.
+	req := modernRequest(t, "tools/call", map[string]any{"name": "regional", "arguments": map[string]any{"count": nil}})
+	if resp, err = rt.RoundTrip(t.Context(), req, nil); err != nil || resp.Error != nil {
+		t.Fatalf("call with a null argument: %v %v", resp.Error, err)
+	}
+	if h := up.lastHeader(); h.Get("Mcp-Param-Count") != "" || h.Get("Mcp-Param-Region") != "" {
+		t.Errorf("headers for absent or null arguments: %v", h)
+	}
+}
+
+func isCode(resp *jsonrpc.Response, code int64) bool {
+	werr, ok := resp.Error.(*jsonrpc.Error)
+	return ok && werr.Code == code
 }

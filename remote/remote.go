@@ -109,6 +109,8 @@ type Streamable struct {
 	// body or one SSE event); zero means DefaultMaxMessageBytes. A larger
 	// message ends its response stream.
 	MaxMessageBytes int
+
+	params paramCache // x-mcp-header bindings of the tools seen by RoundTrip
 }
 
 // Dial returns a connection; nothing is sent until the first Write.

@@ -288,6 +288,12 @@ func TestModernGoClientThroughProxy(t *testing.T) {
 			if v := cs.InitializeResult().ProtocolVersion; v != rpcmsg.ModernVersion {
 				t.Fatalf("negotiated %q, want %q", v, rpcmsg.ModernVersion)
 			}
+			if name == "client mode" {
+				// The server wants Mcp-Param-Region, which a stdio client
+				// cannot send: the proxy derives it from the tool's schema,
+				// fetching tools/list itself since the client has not.
+				e2eCallXMcpHeader(t, ctx, cs)
+			}
 			tools, err := cs.ListTools(ctx, nil)
 			if err != nil || len(tools.Tools) == 0 {
 				t.Fatalf("tools/list: %v (%d tools)", err, len(tools.Tools))
@@ -311,10 +317,23 @@ func TestModernGoClientThroughProxy(t *testing.T) {
 			if _, err := cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "test_simple_prompt"}); err != nil {
 				t.Errorf("prompts/get: %v", err)
 			}
+			// After tools/list, the Go SDK client over HTTP sends the header
+			// itself (forwarded), and client mode uses the schema it saw.
+			e2eCallXMcpHeader(t, ctx, cs)
 			if w := logs.all(); len(w) > 0 {
 				t.Errorf("client logged: %q", w)
 			}
 		})
+	}
+}
+
+// e2eCallXMcpHeader calls the everything-server's test_x_mcp_header tool,
+// whose "region" argument the server requires mirrored in Mcp-Param-Region.
+func e2eCallXMcpHeader(t *testing.T, ctx context.Context, cs *mcp.ClientSession) {
+	t.Helper()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_x_mcp_header", Arguments: map[string]any{"region": "eu-west 1", "level": 3}})
+	if err != nil || res.IsError {
+		t.Fatalf("test_x_mcp_header: %+v, %v", res, err)
 	}
 }
 
