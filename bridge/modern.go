@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,11 +35,14 @@ const MaxModernInFlight = 64
 // [CodeServerUnavailable] naming it.
 //
 // Every other message (initialize and the rest of a session-based
-// conversation) goes to a back connection dialed from d when the first such
-// message arrives and pumped as [DialAndPump] does; when that back ends, the
-// front is closed, as with [Pump]. With d nil, legacy requests get a
-// JSON-RPC error saying that this endpoint serves 2026-07-28 requests only,
-// and legacy notifications are dropped with a log line.
+// conversation) goes to a back connection dialed from d when the first
+// such request arrives and pumped as [DialAndPump] does; when that back
+// ends, the front is closed, as with [Pump]. Notifications and responses
+// that arrive before any session-based request (a late
+// notifications/cancelled for a finished modern request, which the spec
+// says to ignore) are dropped with a debug log line. With d nil,
+// session-based requests get a JSON-RPC error (-32022) saying that this
+// endpoint serves 2026-07-28 requests only.
 //
 // When the front ends, requests still in flight are cancelled and the
 // legacy back is closed; ServeConn returns once every goroutine it started
@@ -128,14 +132,21 @@ func ServeConn(ctx context.Context, front mcp.Connection, rt RoundTripper, d Dia
 				}
 			}
 		}
-		// Session-based traffic.
+		// Session-based traffic. A session opens with initialize, a call;
+		// anything else before one (a late cancellation of a finished
+		// modern request, which the spec says to ignore) has no session to
+		// go to.
+		if legacy == nil && (req == nil || !req.IsCall()) {
+			log.Debug("ignoring a message outside any request or session", "message", describe(msg))
+			continue
+		}
 		if d == nil {
-			if req != nil && req.IsCall() {
-				front.Write(ctx, errorResponse(req.ID, rpcmsg.CodeUnsupportedProtocolVersion,
-					"this endpoint serves protocol version "+rpcmsg.ModernVersion+" requests only"))
-			} else {
-				log.Warn("dropping a message that belongs to no 2026-07-28 request", "message", describe(msg))
-			}
+			log.Warn("refusing a session-based request: this endpoint serves 2026-07-28 requests only", "method", req.Method)
+			front.Write(ctx, &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{
+				Code:    rpcmsg.CodeUnsupportedProtocolVersion,
+				Message: "this endpoint serves protocol version " + rpcmsg.ModernVersion + " requests only",
+				Data:    json.RawMessage(`{"supported":["` + rpcmsg.ModernVersion + `"]}`),
+			}})
 			continue
 		}
 		if legacy == nil {

@@ -365,3 +365,30 @@ func (s *modernStream) comment(text string) bool {
 	s.bw.WriteString(": " + text + "\n\n")
 	return s.flush()
 }
+
+// requestedParamHeaders lists, for a CORS preflight, the Mcp-Param-*
+// headers the browser asks to send (their names come from tool schemas, so
+// no fixed list can allow them), as ", A, B", or "".
+func requestedParamHeaders(r *http.Request) string {
+	var out strings.Builder
+	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if len(name) > len("Mcp-Param-") && strings.EqualFold(name[:len("Mcp-Param-")], "Mcp-Param-") && isToken(name) {
+				out.WriteString(", " + name)
+			}
+		}
+	}
+	return out.String()
+}
+
+// isToken reports whether s is an HTTP token (a valid header name).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}

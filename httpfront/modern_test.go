@@ -434,3 +434,28 @@ func TestModernListenKeepAlive(t *testing.T) {
 		t.Fatalf("stream ended (%v) with ack=%v keep-alive=%v", sc.Err(), sawAck, sawKeepAlive)
 	}
 }
+
+// TestModernCORSPreflight: a browser may send the revision's headers,
+// including the Mcp-Param-* ones its tool schema names.
+func TestModernCORSPreflight(t *testing.T) {
+	up := startModernUpstream(t)
+	url := startModernFront(t, httpfront.Options{AllowOrigins: []string{"https://app.example"}}, &remote.Streamable{URL: up.URL})
+	req, _ := http.NewRequest(http.MethodOptions, url, nil)
+	req.Header.Set("Origin", "https://app.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "mcp-method, mcp-name, mcp-param-region, x-other")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	allowed := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers"))
+	for _, h := range []string{"mcp-method", "mcp-name", "mcp-param-region", "mcp-protocol-version"} {
+		if !strings.Contains(allowed, h) {
+			t.Errorf("Access-Control-Allow-Headers %q lacks %s", allowed, h)
+		}
+	}
+	if strings.Contains(allowed, "x-other") {
+		t.Errorf("Access-Control-Allow-Headers %q allows an unrelated header", allowed)
+	}
+}

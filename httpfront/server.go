@@ -296,7 +296,7 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) 
 	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"+requestedParamHeaders(r))
 		h.Set("Access-Control-Max-Age", "86400")
 	}
 }

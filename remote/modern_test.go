@@ -310,3 +310,59 @@ func isCode(resp *jsonrpc.Response, code int64) bool {
 	werr, ok := resp.Error.(*jsonrpc.Error)
 	return ok && werr.Code == code
 }
+
+// TestServeConnModernOnly: with no Dialer, ServeConn serves modern requests
+// and refuses initialize with -32022, so a legacy-only client fails at
+// once with a clear error instead of hanging; a late notifications/cancelled
+// (for a request already answered) is ignored.
+func TestServeConnModernOnly(t *testing.T) {
+	up := startUpstream(t)
+	back := &remote.Streamable{URL: up.URL}
+	ct, st := mcp.NewInMemoryTransports()
+	front, err := st.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- bridge.ServeConn(t.Context(), front, back, nil, nil) }()
+	conn, err := ct.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(id float64, method string, params string) *jsonrpc.Response {
+		t.Helper()
+		rid, _ := jsonrpc.MakeID(id)
+		if err := conn.Write(t.Context(), &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(params)}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := conn.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, ok := m.(*jsonrpc.Response)
+		if !ok || resp.ID != rid {
+			t.Fatalf("got %#v, want the response to %v", m, id)
+		}
+		return resp
+	}
+	resp := call(1, "initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}`)
+	if !isCode(resp, rpcmsg.CodeUnsupportedProtocolVersion) {
+		t.Fatalf("initialize: %v, want -32022", resp.Error)
+	}
+	// A late cancellation, then a modern request: only the request is
+	// answered.
+	conn.Write(t.Context(), &jsonrpc.Request{Method: "notifications/cancelled", Params: json.RawMessage(`{"requestId":1}`)})
+	resp = call(2, "tools/list", `{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}`)
+	if resp.Error != nil || !strings.Contains(string(resp.Result), `"echo"`) {
+		t.Fatalf("tools/list: %s %v", resp.Result, resp.Error)
+	}
+	conn.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeConn returned %v after the client closed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ServeConn did not return after the client closed")
+	}
+}
