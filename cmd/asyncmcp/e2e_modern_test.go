@@ -410,3 +410,34 @@ func TestTS2ClientThroughProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestModernClientFallsBackToLegacyChild: a Go SDK client with default
+// options (it probes server/discover first) in front of `asyncmcp proxy --
+// <server-everything>`, a session-based-only server, falls back to
+// initialize and works: the probe is answered as a modern error listing the
+// session-based versions (or as the child answers it), never with a 400
+// about sessions.
+func TestModernClientFallsBackToLegacyChild(t *testing.T) {
+	node, _ := e2eNode(t)
+	px := e2eStartProxy(t, "--terminate-timeout", "1s", "--", node, testenv.ServerEverything(t), "stdio")
+	c := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: px.Base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	if v := cs.InitializeResult().ProtocolVersion; rpcmsg.IsModernVersion(v) || v == "" {
+		t.Fatalf("negotiated %q with a session-based server", v)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "fell back"}})
+	if err != nil || res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "fell back") {
+		t.Fatalf("echo after the fallback: %+v, %v", res, err)
+	}
+	if strings.Contains(px.p.Log(), "no Mcp-Session-Id and not initialize") {
+		t.Errorf("the probe was refused as a request without a session:\n%s", px.p.Log())
+	}
+	cs.Close()
+	px.Stop(t)
+}
