@@ -14,9 +14,10 @@ import (
 )
 
 // MaxModernInFlight bounds the modern requests that [ServeConn] serves at
-// once for one front connection; past it, ServeConn stops reading the front
-// until one finishes.
-const MaxModernInFlight = 64
+// once for one front connection; past it, a new request is answered at once
+// with a JSON-RPC error (code [CodeServerUnavailable]), and reading goes on
+// so that the client can still cancel what is in flight.
+const MaxModernInFlight = 256
 
 // ServeConn serves one front connection whose client may speak either
 // protocol era, until the front ends or ctx is done, then closes the front.
@@ -93,8 +94,13 @@ func ServeConn(ctx context.Context, front mcp.Connection, rt RoundTripper, d Dia
 		if req != nil && req.IsCall() && rpcmsg.IsModernEnvelope(req.Params) {
 			select {
 			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return nil
+			default:
+				// Refuse rather than stop reading: the client must still be
+				// able to cancel what is in flight (listen streams stay open).
+				log.Warn("refusing a modern request: too many in flight", "limit", MaxModernInFlight, "method", req.Method)
+				front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable,
+					fmt.Sprintf("too many requests in flight on this connection (limit %d); retry when one has finished", MaxModernInFlight)))
+				continue
 			}
 			rctx, rcancel := context.WithCancel(ctx)
 			f := &flight{cancel: rcancel}
