@@ -29,7 +29,8 @@ const proxyUsage = `Usage:
   asyncmcp proxy [options] --named-server-config FILE
       Serve several stdio servers at /servers/NAME/mcp and /servers/NAME/sse.
   asyncmcp proxy [--transport streamablehttp|sse] [-H KEY VALUE]... URL
-      Let a stdio-only MCP client (Claude Desktop, ...) reach a remote server.
+      Let a stdio-only MCP client (Claude Desktop, ...) reach a remote server
+      (protocol 2026-07-28 requests go as session-less POSTs, concurrently).
   asyncmcp proxy --backend sqs|sns-sqs|webhook|hybrid [--stdio] [options]
       Let standard MCP clients reach a server behind an asynchronous transport.
 
