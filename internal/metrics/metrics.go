@@ -46,6 +46,9 @@ var (
 	ChildrenCrashed = counterVec("asyncmcp_children_crashed_total", "MCP server child processes that exited before asyncmcp stopped them.", "server")
 	// ChildrenAlive counts children running now.
 	ChildrenAlive = gaugeVec("asyncmcp_children_alive", "MCP server child processes running now.", "server")
+	// ChildrenMemory is the resident memory of each server's children and
+	// their process groups (Linux only), refreshed at each scrape.
+	ChildrenMemory = gaugeVec("asyncmcp_children_resident_memory_bytes", "Resident memory of the MCP server children and the processes in their process groups (Linux only).", "server")
 	// ChildrenRefused counts sessions refused because the child cap was
 	// reached.
 	ChildrenRefused = counter("asyncmcp_children_refused_total", "Sessions refused because the cap on children (--max-children) was reached.")
