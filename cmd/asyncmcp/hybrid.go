@@ -69,8 +69,10 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back 
 		AllowedWebhookHosts: o.hook.allowHosts,
 		AllowLoopback:       o.hook.allowLoopback,
 		Retries:             o.hook.retries,
-		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log},
-		Logger:              log,
+		// Hybrid clients hold no stream between calls; --idle-timeout
+		// alone decides when their sessions end.
+		HTTP:   httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, IdleCloseTimeout: -1, Logger: log},
+		Logger: log,
 	})
 	srv.Handle("", cmd, func() (bool, any) { st := back.status(); return !st.Crashing, st })
 	var handler http.Handler = srv

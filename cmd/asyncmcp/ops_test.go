@@ -688,3 +688,30 @@ func TestTLSListener(t *testing.T) {
 		t.Errorf("swapped cert and key: exit %d %q; want 1 naming --tls-cert", code, out)
 	}
 }
+
+// TestCrashingChildHidesPath: when children keep dying, the 503 given to a
+// new client and /status name the command by its base name only.
+func TestCrashingChildHidesPath(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dies-at-once")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := launchProxy(t, nil, "proxy", "--port", "0", "--", script)
+	var body string
+	waitFor(t, "the crash back-off to refuse a session", func() bool {
+		resp := rawPost(t, base+"/mcp", "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	if strings.Contains(body, dir) || !strings.Contains(body, "dies-at-once") {
+		t.Errorf("503 body %q: want the base name only", body)
+	}
+	code, st := getStatus(t, base+"/status")
+	raw, _ := json.Marshal(st)
+	if code != 503 || strings.Contains(string(raw), dir) || !strings.Contains(string(raw), `"command":"dies-at-once"`) {
+		t.Errorf("/status %d %s: want 503 naming the command by its base name only", code, raw)
+	}
+}
