@@ -715,3 +715,26 @@ func TestCrashingChildHidesPath(t *testing.T) {
 		t.Errorf("/status %d %s: want 503 naming the command by its base name only", code, raw)
 	}
 }
+
+// TestWebhookMetrics: serve --transport webhook counts its deliveries and
+// reports the last one in /status.
+func TestWebhookMetrics(t *testing.T) {
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	status := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	launchServe(t, nil, "--transport", "webhook", "--listen", listen, "--allow-loopback-webhooks", "--status-addr", status, "--", testenv.EchoServer(t))
+	cs := stdioClient(t, nil, "proxy", "--backend", "webhook", "--stdio", "--server-url", "http://"+listen+"/mcp/request")
+	echo(t, cs, "by webhook")
+	m := scrape(t, "http://"+status+"/metrics")
+	// The answers to initialize and tools/call were delivered.
+	if got := metricValue(m, "asyncmcp_webhook_deliveries_total", map[string]string{"outcome": "ok"}); got < 2 {
+		t.Errorf("webhook_deliveries_total{ok} = %v, want >= 2", got)
+	}
+	if got := metricValue(m, "asyncmcp_requests_total", map[string]string{"method": "tools/call", "outcome": "ok"}); got != 1 {
+		t.Errorf("requests_total{tools/call, ok} = %v, want 1", got)
+	}
+	code, st := getStatus(t, "http://"+status+"/status")
+	last, _ := st["last_delivery"].(map[string]any)
+	if code != 200 || last["outcome"] != "ok" {
+		t.Errorf("serve /status %d %v; want 200 with last_delivery ok", code, st)
+	}
+}
