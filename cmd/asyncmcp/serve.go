@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (o *serveOptions) flags() *flagSet {
 	o.queue.registerServer(fs, serveGroups[1])
 	o.hook.register(fs, serveGroups[2])
 	o.child.register(fs, serveGroups[3])
-	fs.stringVar(&o.statusAddr, []string{"--status-addr"}, "ADDR", serveGroups[4], "serve /status (JSON health, 503 when the back is down) and /metrics (Prometheus) on ADDR, e.g. 127.0.0.1:9090")
+	fs.stringVar(&o.statusAddr, []string{"--status-addr"}, "ADDR", serveGroups[4], "serve /status (JSON health, 503 when the back is down) and /metrics (Prometheus) on ADDR, e.g. 127.0.0.1:9090 (or set ASYNCMCP_STATUS_ADDR)")
 	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", serveGroups[4], "most child processes at once, else the session's requests get an error (default 100; negative: no cap)")
 	o.log.register(fs, serveGroups[5])
 	return fs
@@ -135,6 +136,9 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	if err := refuseMistakenCommand(rest, fs.sawDashDash); err != nil {
 		return err
+	}
+	if o.statusAddr == "" {
+		o.statusAddr = os.Getenv("ASYNCMCP_STATUS_ADDR")
 	}
 	child, err := o.child.command(rest, log.With("child", filepath.Base(rest[0])))
 	if err != nil {
