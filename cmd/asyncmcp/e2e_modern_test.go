@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
 	"github.com/asyncmcp/asyncmcp-go/remote"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -232,11 +234,19 @@ type e2eModernTarget struct {
 }
 
 // e2eModernTargets are the proxy set-ups that must serve 2026-07-28 like
-// the server itself. (Once stdio.Command serves modern requests, add
-// {"stdio child", func(t) { return e2eStartProxy(t, "--", testenv.GoEverythingServer(t)).Base + "/mcp" }}.)
+// the server itself. Add a case per new set-up (the SQS chain, ...).
 var e2eModernTargets = []e2eModernTarget{
 	{"http front, remote back", func(t *testing.T) string {
 		return e2eStartRemoteFront(t, e2eStartGoEverythingHTTP(t))
+	}},
+	{"proxy -- stdio child", func(t *testing.T) string {
+		// Until stdio.Command serves 2026-07-28 requests itself, the
+		// proxy answers them with -32022 and this set-up cannot pass: it
+		// is skipped, and says so, rather than counted.
+		if _, ok := any(&stdio.Command{}).(bridge.RoundTripper); !ok {
+			t.Skip("stdio.Command is not a bridge.RoundTripper yet: `proxy -- CMD` does not serve 2026-07-28 requests")
+		}
+		return e2eStartProxy(t, "--", testenv.GoEverythingServer(t)).Base + "/mcp"
 	}},
 }
 
