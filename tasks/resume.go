@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
@@ -93,4 +94,19 @@ func (t *Tasks) resumeAll() {
 			t.log.Warn("tasks: marked failed a task interrupted by a restart", "task", rec.ID)
 		}
 	}
+}
+
+// Dialer returns a back for fronts that hold a [bridge.Dialer] and
+// type-assert it to a [bridge.RoundTripper] for stateless requests (as
+// httpfront does): Dial is d's, so session-based clients reach the back as
+// before, and RoundTrip is t's, so stateless requests get tasks.
+func (t *Tasks) Dialer(d bridge.Dialer) bridge.Dialer { return dialerWithTasks{d, t} }
+
+type dialerWithTasks struct {
+	bridge.Dialer
+	t *Tasks
+}
+
+func (d dialerWithTasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return d.t.RoundTrip(ctx, req, notify)
 }
