@@ -53,6 +53,12 @@ type Options struct {
 	// through the engine) declares execution.taskSupport "optional" or
 	// "required" (the 2025-11-25 tool-level declaration).
 	Declared bool
+	// Required names tools that run only as tasks: a call to one of them
+	// from a client that did not declare the extension is answered -32021
+	// (missing client capability) instead of being served synchronously.
+	// Required tools are selected. In Declared mode, tools declaring
+	// execution.taskSupport "required" are required too.
+	Required []string
 	// Grace is how long a call may run before the client gets a task
 	// instead of its result. Zero answers with the task at once. A call that
 	// ends within the grace period answers normally and leaves no task.
@@ -95,7 +101,8 @@ type Tasks struct {
 	mu       sync.Mutex
 	closed   bool
 	runs     map[string]*run
-	declared map[string]bool
+	declared map[string]string // tool name -> declared execution.taskSupport (optional, required)
+	required []string
 	native   nativeState
 	prefix   string
 }
@@ -146,7 +153,8 @@ func Wrap(next bridge.RoundTripper, opts Options) *Tasks {
 		poll:     opts.PollInterval,
 		log:      opts.Logger,
 		runs:     map[string]*run{},
-		declared: map[string]bool{},
+		declared: map[string]string{},
+		required: slices.Clone(opts.Required),
 	}
 	if t.ttl <= 0 {
 		t.ttl = DefaultTTL
@@ -193,8 +201,12 @@ func (t *Tasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func
 		}
 		return resp, err
 	case "tools/call":
-		if t.shouldCreate(ctx, req) {
+		switch create, refuse := t.decide(ctx, req); {
+		case create:
 			return t.call(ctx, req, notify)
+		case refuse:
+			t.log.Info("tasks: refused a call to a tool that runs only as a task: the client did not declare the extension")
+			return missingCapability(req.ID, "this tool runs only as a task; tools/call"), nil
 		}
 	case "subscriptions/listen":
 		// notifications/tasks need the extension; without it the request
@@ -286,39 +298,44 @@ func (t *Tasks) learnTools(result json.RawMessage) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, tool := range res.Tools {
-		ok := tool.Execution.TaskSupport == "optional" || tool.Execution.TaskSupport == "required"
+		ts := tool.Execution.TaskSupport
+		ok := ts == "optional" || ts == "required"
 		if ok && len(t.declared) < maxDeclaredTools {
-			t.declared[tool.Name] = true
+			t.declared[tool.Name] = ts
 		} else if !ok {
 			delete(t.declared, tool.Name)
 		}
 	}
 }
 
-// shouldCreate decides whether a modern tools/call becomes a task: the
+// decide tells what to do with a modern tools/call: create a task when the
 // client declared the extension, the tool is selected, the engine is open
-// and the back does not provide tasks itself.
-func (t *Tasks) shouldCreate(ctx context.Context, req *jsonrpc.Request) bool {
-	if !declaresExtension(req.Params) {
-		return false
-	}
+// and the back does not provide tasks itself; refuse it (-32021) when the
+// client did not declare the extension and the tool is required to run as a
+// task; otherwise neither (pass it through).
+func (t *Tasks) decide(ctx context.Context, req *jsonrpc.Request) (create, refuse bool) {
 	var p struct {
 		Name string `json:"name"`
 	}
 	if json.Unmarshal(req.Params, &p) != nil || p.Name == "" {
-		return false // the back answers the malformed call
+		return false, false // the back answers the malformed call
 	}
 	t.mu.Lock()
-	selected := (len(t.tools) == 0 && !t.declMode) || slices.Contains(t.tools, p.Name) || t.declared[p.Name]
+	required := slices.Contains(t.required, p.Name) || t.declared[p.Name] == "required"
+	selected := required || (len(t.tools) == 0 && !t.declMode) || slices.Contains(t.tools, p.Name) || t.declared[p.Name] != ""
 	closed, native := t.closed, t.native
 	t.mu.Unlock()
-	if !selected || closed {
-		return false
+	declared := declaresExtension(req.Params)
+	if !selected || closed || (!declared && !required) {
+		return false, false
 	}
 	if native == nativeUnknown {
 		native = t.probe(ctx, req)
 	}
-	return native == nativeNo
+	if native != nativeNo {
+		return false, false
+	}
+	return declared, !declared
 }
 
 // probe asks the back's server/discover whether it provides the extension,

@@ -667,3 +667,27 @@ func TestConcurrentCancelAndCompletion(t *testing.T) {
 	}
 	t.Logf("%d of %d cancel requests took effect before completion", cancelled, n/2)
 }
+
+func TestRequiredToolRefusesClientsWithoutExtension(t *testing.T) {
+	e := newEngine(t, startGoEverything(t), Options{Tools: []string{"test_tool_with_progress"}, Required: []string{"test_simple_text"}})
+	without := &tclient{t: t, rt: e, noExt: true}
+	resp := without.do("tools/call", map[string]any{"name": "test_simple_text", "arguments": map[string]any{}})
+	code, _ := rpcCode(t, resp)
+	var we *jsonrpc.Error
+	errors.As(resp.Error, &we)
+	if code != rpcmsg.CodeMissingClientCapability || !strings.Contains(string(we.Data), `"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}`) {
+		t.Errorf("required tool without the extension: %d %s", code, we.Data)
+	}
+	// A tool that is only selected still runs synchronously for such a client.
+	if res := without.callTool("test_tool_with_progress", map[string]any{}); res["resultType"] != "complete" {
+		t.Errorf("selected tool without the extension: %v", res)
+	}
+	with := &tclient{t: t, rt: e}
+	if res := with.callTool("test_simple_text", map[string]any{}); res["resultType"] != "task" {
+		t.Errorf("required tool with the extension: %v", res)
+	}
+	// A tool neither selected nor required passes through.
+	if res := with.callTool("test_image_content", map[string]any{}); res["resultType"] != "complete" {
+		t.Errorf("unselected tool: %v", res)
+	}
+}

@@ -20,6 +20,7 @@ const tasksGroup = "Long calls as MCP Tasks (2026-07-28 Tasks extension)"
 // requests to RoundTrippers.
 type taskFlags struct {
 	which      string // "", "off", "all", "declared", or tool names separated by commas
+	required   string // tool names separated by commas
 	stateDir   string
 	grace      time.Duration
 	ttl        time.Duration
@@ -32,6 +33,7 @@ type taskFlags struct {
 
 func (f *taskFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&f.which, []string{"--tasks"}, "WHICH", g, "answer long tool calls with tasks: all, declared (tools whose tools/list entry declares execution.taskSupport), or NAME,NAME...; off by default")
+	fs.stringVar(&f.required, []string{"--tasks-required"}, "NAME,...", g, "tools that run only as tasks: clients that do not declare the Tasks extension get -32021 for them")
 	fs.stringVar(&f.stateDir, []string{"--state-dir"}, "DIR", g, "keep tasks in DIR/tasks.db (or set ASYNCMCP_STATE_DIR; default $XDG_STATE_HOME/asyncmcp or ~/.local/state/asyncmcp)")
 	fs.durationVar(&f.grace, []string{"--task-grace"}, g, "let a call run this long before answering with a task; a call that ends sooner answers normally (default 0: a task at once)")
 	fs.durationVar(&f.ttl, []string{"--task-ttl"}, g, "keep each task this long after its creation, then cancel its call and delete it (default 1h)")
@@ -45,13 +47,24 @@ func (f *taskFlags) register(fs *flagSet, g string) {
 // enabled reports whether --tasks selects any tool.
 func (f *taskFlags) enabled() bool {
 	w := strings.TrimSpace(f.which)
-	return w != "" && w != "off"
+	return (w != "" && w != "off") || strings.TrimSpace(f.required) != ""
 }
 
 // options turns the flags into engine options (without the store).
 func (f *taskFlags) options(log *slog.Logger) (tasks.Options, error) {
 	o := tasks.Options{Grace: f.grace, TTL: f.ttl, PollInterval: f.poll, InstanceID: f.instanceID, Logger: log}
 	switch w := strings.TrimSpace(f.which); w {
+	case "", "off":
+		if len(strings.TrimSpace(f.required)) == 0 {
+			return o, usagef("--tasks: want all, declared or tool names, got %q", f.which)
+		}
+		// Only the required tools: name them as the selection too, since an
+		// empty selection means every tool.
+		for _, name := range strings.Split(f.required, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				o.Tools = append(o.Tools, name)
+			}
+		}
 	case "all":
 	case "declared":
 		o.Declared = true
@@ -63,6 +76,11 @@ func (f *taskFlags) options(log *slog.Logger) (tasks.Options, error) {
 		}
 		if len(o.Tools) == 0 {
 			return o, usagef("--tasks: want all, declared or tool names, got %q", f.which)
+		}
+	}
+	for _, name := range strings.Split(f.required, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			o.Required = append(o.Required, name)
 		}
 	}
 	if f.grace < 0 || f.ttl < 0 || f.poll < 0 {

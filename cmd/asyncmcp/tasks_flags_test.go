@@ -74,3 +74,16 @@ func TestTaskFlagsOpenStore(t *testing.T) {
 		t.Errorf("store at %s, want under ASYNCMCP_STATE_DIR", s.Path())
 	}
 }
+
+func TestTaskFlagsRequired(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := parseTaskFlags(t, "--tasks-required", "a,b")
+	o, err := f.options(log)
+	if err != nil || !f.enabled() || !slices.Equal(o.Required, []string{"a", "b"}) || !slices.Equal(o.Tools, []string{"a", "b"}) {
+		t.Errorf("required only: %+v %v", o, err)
+	}
+	o, err = parseTaskFlags(t, "--tasks", "all", "--tasks-required", "c").options(log)
+	if err != nil || o.Tools != nil || !slices.Equal(o.Required, []string{"c"}) {
+		t.Errorf("all plus required: %+v %v", o, err)
+	}
+}
