@@ -24,6 +24,11 @@
 // the client's request with a new id, and without the extension in its
 // client capabilities.
 //
+// A client that does not declare the extension gets the normal,
+// synchronous call, except for tools named in [Options.Required], which it
+// gets -32021 for. A front that holds a [bridge.Dialer] and type-asserts it
+// to a RoundTripper (httpfront) takes [Tasks.Dialer].
+//
 // tasks/get answers the task's state with the result, the JSON-RPC error or
 // the outstanding inputRequests inlined. When the back answers the call with
 // resultType "input_required", the task moves to input_required; tasks/update
