@@ -77,6 +77,9 @@ func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jso
 	// Always set, even when empty: it tells the back that the client speaks
 	// HTTP and sent the Mcp-Param-* headers it meant to send.
 	ctx = bridge.WithHeader(ctx, paramHeaders(r.Header))
+	// The authorization context, so that state a back keeps per caller
+	// (tasks) is visible to that caller only.
+	ctx = bridge.WithOwner(ctx, bridge.AuthOwner(r.Header.Get("Authorization")))
 
 	q := &notifyQueue{wake: make(chan struct{}, 1)}
 	type result struct {

@@ -43,8 +43,8 @@ var errUnchanged = errors.New("unchanged")
 // Options configure [Wrap]. Store is required; the zero value of every other
 // field selects its default.
 type Options struct {
-	// Store keeps the tasks. The caller opens and closes it; one Tasks at a
-	// time may use a Store.
+	// Store keeps the tasks. The caller opens and closes it. Several Tasks
+	// may share a Store when each has its own Scope.
 	Store *Store
 	// Tools names the tools whose calls become tasks. Empty means every tool,
 	// unless Declared is set.
@@ -73,6 +73,15 @@ type Options struct {
 	// load balancer in front of several proxy instances can route tasks/*
 	// requests by the prefix of their Mcp-Name header.
 	InstanceID string
+	// Scope names the back this engine serves, when several engines (one
+	// per named server of a proxy) share one Store: a task is visible only
+	// to the engine of its scope, and each engine resumes only its own
+	// tasks after a restart. Engines sharing a Store need distinct scopes.
+	Scope string
+	// Observe, if set, is called each time a task enters a status: on
+	// creation (StatusWorking), when it waits for input, when the input
+	// is answered (StatusWorking again) and when it ends. It must not block.
+	Observe func(Status)
 	// Logger receives what the engine logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -92,6 +101,8 @@ type Tasks struct {
 	grace    time.Duration
 	ttl      time.Duration
 	poll     time.Duration
+	scope    string
+	observe  func(Status)
 	log      *slog.Logger
 
 	base       context.Context
@@ -151,6 +162,8 @@ func Wrap(next bridge.RoundTripper, opts Options) *Tasks {
 		grace:    opts.Grace,
 		ttl:      opts.TTL,
 		poll:     opts.PollInterval,
+		scope:    opts.Scope,
+		observe:  opts.Observe,
 		log:      opts.Logger,
 		runs:     map[string]*run{},
 		declared: map[string]string{},
@@ -164,6 +177,9 @@ func Wrap(next bridge.RoundTripper, opts Options) *Tasks {
 	}
 	if t.log == nil {
 		t.log = slog.Default()
+	}
+	if t.observe == nil {
+		t.observe = func(Status) {}
 	}
 	if opts.InstanceID != "" {
 		t.prefix = opts.InstanceID + "-"
@@ -375,7 +391,8 @@ func (t *Tasks) call(ctx context.Context, req *jsonrpc.Request, notify func(*jso
 	now := t.store.now().UTC()
 	rec := &Record{
 		ID:             t.prefix + NewID(),
-		Owner:          OwnerFrom(ctx),
+		Owner:          t.ownerOf(ctx),
+		Scope:          t.scope,
 		Status:         StatusWorking,
 		StatusMessage:  "The call is running.",
 		CreatedAt:      now,
@@ -400,6 +417,7 @@ func (t *Tasks) call(ctx context.Context, req *jsonrpc.Request, notify func(*jso
 			_ = t.store.Delete(rec.ID, rec.Owner) // closed meanwhile
 			return t.next.RoundTrip(ctx, req, notify)
 		}
+		t.observe(StatusWorking)
 		return resultResponse(req.ID, encodeTask(rec, true)), nil
 	}
 
@@ -435,6 +453,7 @@ func (t *Tasks) call(ctx context.Context, req *jsonrpc.Request, notify func(*jso
 	}
 	r.published = true
 	r.mu.Unlock()
+	t.observe(StatusWorking)
 	return resultResponse(req.ID, encodeTask(rec, true)), nil
 }
 
@@ -647,6 +666,11 @@ func (t *Tasks) finish(r *run, resp *jsonrpc.Response, callErr, cause error) {
 			t.log.Error("tasks: cannot store the outcome of a task", "task", r.id, "err", err)
 		}
 		return
+	}
+	if latest != nil && !again {
+		t.observe(latest.Status)
+	} else if latest == nil {
+		t.observe(StatusFailed) // the result did not fit in the store
 	}
 	if again && latest != nil {
 		t.startRound(latest)

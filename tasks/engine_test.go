@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -689,5 +690,59 @@ func TestRequiredToolRefusesClientsWithoutExtension(t *testing.T) {
 	// A tool neither selected nor required passes through.
 	if res := with.callTool("test_image_content", map[string]any{}); res["resultType"] != "complete" {
 		t.Errorf("unselected tool: %v", res)
+	}
+}
+
+// Engines sharing a store with distinct scopes (one per named server of a
+// proxy) never serve each other's tasks, and each resumes only its own.
+func TestScopesShareAStore(t *testing.T) {
+	dir := t.TempDir()
+	store, err := OpenStore(StoreOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []Status
+	observe := func(s Status) { mu.Lock(); seen = append(seen, s); mu.Unlock() }
+	a := Wrap(startServerEverything(t), Options{Store: store, Scope: "a", Observe: observe})
+	b := Wrap(startGoEverything(t), Options{Store: store, Scope: "b"})
+	ca := &tclient{t: t, rt: a, owner: "o"}
+	cb := &tclient{t: t, rt: b, owner: "o"}
+	running := ca.callTool("trigger-long-running-operation", map[string]any{"duration": 600, "steps": 1})["taskId"].(string)
+	done := cb.callTool("test_simple_text", map[string]any{})["taskId"].(string)
+	cb.waitStatus(done, StatusCompleted)
+	_, unknownMsg := rpcCode(t, cb.do(MethodGet, map[string]any{"taskId": NewID()}))
+	for _, m := range []string{MethodGet, MethodCancel} {
+		if code, msg := rpcCode(t, cb.do(m, map[string]any{"taskId": running})); code != jsonrpc.CodeInvalidParams || msg != unknownMsg {
+			t.Errorf("%s of scope a's task through scope b: %d %q", m, code, msg)
+		}
+		if code, msg := rpcCode(t, ca.do(m, map[string]any{"taskId": done})); code != jsonrpc.CodeInvalidParams || msg != unknownMsg {
+			t.Errorf("%s of scope b's task through scope a: %d %q", m, code, msg)
+		}
+	}
+	if got := ca.get(running); got["status"] != "working" {
+		t.Fatalf("scope a's task after scope b's cancel: %v", got)
+	}
+	a.Close()
+	b.Close()
+
+	// Restart scope b only: it leaves scope a's interrupted task alone.
+	b2 := newEngine(t, startGoEverything(t), Options{Store: store, Scope: "b"})
+	waitIdle(t, b2)
+	if rec, err := store.Get(running, "\x00a\x00o"); err != nil || rec.Status != StatusWorking {
+		t.Fatalf("scope a's task after scope b restarted: %+v %v", rec, err)
+	}
+	// Scope a restarted: its back cannot re-attach, so the task fails.
+	a2 := newEngine(t, startGoEverything(t), Options{Store: store, Scope: "a", Observe: observe})
+	ca2 := &tclient{t: t, rt: a2, owner: "o"}
+	if got := ca2.get(running); got["status"] != "failed" {
+		t.Fatalf("scope a's task after scope a restarted: %v", got)
+	}
+	a2.Close()
+	store.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(seen) != "[working failed]" {
+		t.Errorf("observed statuses %v, want [working failed]", seen)
 	}
 }

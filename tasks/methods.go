@@ -31,7 +31,7 @@ func (t *Tasks) serveTaskMethod(ctx context.Context, req *jsonrpc.Request) *json
 		t.log.Warn("tasks: request without taskId", "method", req.Method)
 		return errorResponse(req.ID, jsonrpc.CodeInvalidParams, req.Method+": params.taskId is missing", nil)
 	}
-	id, owner := *p.TaskID, OwnerFrom(ctx)
+	id, owner := *p.TaskID, t.ownerOf(ctx)
 	var resp *jsonrpc.Response
 	var err error
 	switch req.Method {
@@ -107,6 +107,7 @@ func (t *Tasks) update(id, owner string, responses map[string]json.RawMessage) e
 		return nil
 	}
 	if err == nil && resume != nil {
+		t.observe(StatusWorking)
 		t.startRound(resume)
 	}
 	return err
@@ -130,6 +131,7 @@ func (t *Tasks) cancel(id, owner string) error {
 	if err != nil {
 		return err
 	}
+	t.observe(StatusCancelled)
 	t.mu.Lock()
 	r := t.runs[id]
 	t.mu.Unlock()

@@ -8,21 +8,30 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
-type ownerKey struct{}
-
 // WithOwner returns a context carrying the authorization context of a
 // request: an opaque string (for example a hash of the bearer token) that
 // the front derives from how the client authenticated. A task is visible
 // only to requests with the owner that created it; "" (no authorization) is
-// an owner like any other.
+// an owner like any other. It is [bridge.WithOwner], which fronts call
+// (httpfront sets [bridge.AuthOwner] of the Authorization header).
 func WithOwner(ctx context.Context, owner string) context.Context {
-	return context.WithValue(ctx, ownerKey{}, owner)
+	return bridge.WithOwner(ctx, owner)
 }
 
 // OwnerFrom returns the owner set by [WithOwner], or "".
 func OwnerFrom(ctx context.Context) string {
-	s, _ := ctx.Value(ownerKey{}).(string)
-	return s
+	return bridge.OwnerFromContext(ctx)
+}
+
+// ownerOf is the owner under which the store keeps the tasks of ctx's
+// caller: the owner itself in the empty scope, else the owner qualified by
+// the scope, so that the engines sharing a store never see each other's
+// tasks (an owner from a front is a digest, never holding a NUL byte).
+func (t *Tasks) ownerOf(ctx context.Context) string {
+	if t.scope == "" {
+		return OwnerFrom(ctx)
+	}
+	return "\x00" + t.scope + "\x00" + OwnerFrom(ctx)
 }
 
 type correlatorKey struct{}
@@ -64,6 +73,9 @@ func (t *Tasks) resumeAll() {
 	}
 	resumer, _ := t.next.(Resumer)
 	for _, rec := range recs {
+		if rec.Scope != t.scope {
+			continue // another engine's task
+		}
 		if rec.Status != StatusWorking {
 			continue // input_required: waiting for tasks/update, nothing runs
 		}
@@ -91,6 +103,7 @@ func (t *Tasks) resumeAll() {
 		if err != nil {
 			t.log.Error("tasks: cannot mark an interrupted task failed", "task", rec.ID, "err", err)
 		} else {
+			t.observe(StatusFailed)
 			t.log.Warn("tasks: marked failed a task interrupted by a restart", "task", rec.ID)
 		}
 	}

@@ -58,8 +58,10 @@ var ErrNotFound = errors.New("task not found")
 // A Record is one task as the store keeps it. The JSON fields are raw
 // messages exactly as they crossed the wire.
 type Record struct {
-	ID     string `json:"id"`
-	Owner  string `json:"owner,omitempty"`
+	ID    string `json:"id"`
+	Owner string `json:"owner,omitempty"`
+	// Scope is the [Options.Scope] of the engine that created the task.
+	Scope  string `json:"scope,omitempty"`
 	Status Status `json:"status"`
 	// StatusMessage is shown to the client beside the status.
 	StatusMessage  string    `json:"statusMessage,omitempty"`

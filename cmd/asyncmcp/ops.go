@@ -36,7 +36,7 @@ func countClients(_ net.Conn, st http.ConnState) {
 }
 
 // metricsHandler serves the registry after refreshing the children's memory.
-func metricsHandler(backs *backSet) http.Handler {
+func metricsHandler(backs *backSet, ts *taskSet) http.Handler {
 	h := metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -45,6 +45,7 @@ func metricsHandler(backs *backSet) http.Handler {
 			return
 		}
 		backs.refreshMemory()
+		ts.refreshMetrics()
 		h.ServeHTTP(w, r)
 	})
 }

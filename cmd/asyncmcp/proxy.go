@@ -44,7 +44,7 @@ Examples:
   asyncmcp proxy --transport streamablehttp -H X-Team blue https://example.com/mcp
 `
 
-var proxyGroups = []string{"HTTP server (serving a command or a backend)", "Child process", "Remote server (URL mode)", "Asynchronous backend", "Logging"}
+var proxyGroups = []string{"HTTP server (serving a command or a backend)", "Child process", "Remote server (URL mode)", "Asynchronous backend", tasksGroup, "Logging"}
 
 type proxyOptions struct {
 	// HTTP server
@@ -78,6 +78,9 @@ type proxyOptions struct {
 	// backend
 	backend backendOptions
 	stdio   bool
+	// tasks
+	tasks taskFlags
+	ts    *taskSet // open while serving; nil with --tasks off
 
 	log logOptions
 
@@ -122,7 +125,8 @@ func (o *proxyOptions) flags() *flagSet {
 	g = proxyGroups[3]
 	o.backend.register(fs, g)
 	fs.boolVar(&o.stdio, "--stdio", "", g, "with --backend: serve one client on stdin/stdout instead of HTTP")
-	o.log.register(fs, proxyGroups[4])
+	o.tasks.register(fs, proxyGroups[4])
+	o.log.register(fs, proxyGroups[5])
 	return fs
 }
 
@@ -156,18 +160,27 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	o.limit = newChildLimit(o.maxChildren)
 	o.backend.fromEnv()
+	if o.backend.kind != "" && len(rest) > 0 {
+		return usagef("--backend takes no command or URL (got %q)", rest[0])
+	}
+	// The task store opens before the backs, so that a back that re-attaches
+	// to the calls of an earlier process (a queue back) is handed them as
+	// soon as it starts reading its answers.
+	if o.ts, err = o.tasks.open(log); err != nil {
+		return err
+	}
+	defer o.ts.close()
 
 	switch {
 	case o.backend.kind != "":
-		if len(rest) > 0 {
-			return usagef("--backend takes no command or URL (got %q)", rest[0])
-		}
 		d, closeBack, status, err := o.backend.dialer(ctx, log)
 		if err != nil {
 			return err
 		}
-		defer closeBack()
-		d = instrument("", d, nil, nil)
+		// Stop the tasks first: their calls then end as interrupted (to be
+		// resumed), not with the back's own shutdown as their outcome.
+		defer func() { o.ts.close(); closeBack() }()
+		d = o.ts.wrap("", instrument("", d, nil, nil))
 		if o.stdio {
 			return serveStdio(ctx, d, stdin, stdout, log)
 		}
@@ -180,7 +193,7 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		if err != nil {
 			return err
 		}
-		return serveStdio(ctx, d, stdin, stdout, log)
+		return serveStdio(ctx, o.ts.wrap("", d), stdin, stdout, log)
 	}
 
 	backs := map[string]namedBack{}
@@ -210,6 +223,12 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	if len(backs) == 0 {
 		return usagef("nothing to serve: give a COMMAND, a URL, --named-server, --named-server-config or --backend")
+	}
+	for _, name := range sortedKeys(backs) {
+		if b := backs[name]; b.broken == nil {
+			b.dialer = o.ts.wrap(name, b.dialer)
+			backs[name] = b
+		}
 	}
 	return o.serveHTTP(ctx, stdout, log, backs)
 }
@@ -546,7 +565,7 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 	var handler http.Handler = front
 	if o.metricsPath != "" {
 		mux := http.NewServeMux()
-		mux.Handle(o.metricsPath, metricsHandler(&o.backs))
+		mux.Handle(o.metricsPath, metricsHandler(&o.backs, o.ts))
 		mux.Handle("/", front)
 		handler = mux
 	}

@@ -79,7 +79,7 @@ func (s *serveStatus) start(addr string, stdout io.Writer, log *slog.Logger) (st
 	backs.add(s.back)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/status", s.serveHTTP)
-	mux.Handle("/metrics", metricsHandler(backs))
+	mux.Handle("/metrics", metricsHandler(backs, nil))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go hs.Serve(ln)
 	fmt.Fprintf(stdout, "asyncmcp: status at http://%s/status, metrics at http://%s/metrics\n", ln.Addr(), ln.Addr())

@@ -5,19 +5,20 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 	"github.com/asyncmcp/asyncmcp-go/tasks"
 )
 
 // tasksGroup names the help group of the task options.
 const tasksGroup = "Long calls as MCP Tasks (2026-07-28 Tasks extension)"
 
-// taskFlags configure proxy-side MCP Tasks (package tasks). Not wired into a
-// command yet: proxyOptions.flags calls register, and the front wraps each
-// back's bridge.RoundTripper with wrap, once the fronts hand 2026-07-28
-// requests to RoundTrippers.
+// taskFlags configure proxy-side MCP Tasks (package tasks): proxyOptions
+// registers them, and runProxy puts an engine in front of each back that is
+// a bridge.RoundTripper (see taskSet).
 type taskFlags struct {
 	which      string // "", "off", "all", "declared", or tool names separated by commas
 	required   string // tool names separated by commas
@@ -31,15 +32,21 @@ type taskFlags struct {
 	instanceID string
 }
 
+// defaultTaskGrace is the default of --task-grace: long enough for quick
+// calls (and a server's first input_required round) to answer normally.
+const defaultTaskGrace = time.Second
+
+// register adds the task flags to fs under group g and sets their defaults.
 func (f *taskFlags) register(fs *flagSet, g string) {
+	f.grace = defaultTaskGrace
 	fs.stringVar(&f.which, []string{"--tasks"}, "WHICH", g, "answer long tool calls with tasks: all, declared (tools whose tools/list entry declares execution.taskSupport), or NAME,NAME...; off by default")
 	fs.stringVar(&f.required, []string{"--tasks-required"}, "NAME,...", g, "tools that run only as tasks: clients that do not declare the Tasks extension get -32021 for them")
 	fs.stringVar(&f.stateDir, []string{"--state-dir"}, "DIR", g, "keep tasks in DIR/tasks.db (or set ASYNCMCP_STATE_DIR; default $XDG_STATE_HOME/asyncmcp or ~/.local/state/asyncmcp)")
-	fs.durationVar(&f.grace, []string{"--task-grace"}, g, "let a call run this long before answering with a task; a call that ends sooner answers normally (default 0: a task at once)")
+	fs.durationVar(&f.grace, []string{"--task-grace"}, g, "let a call run this long before answering with a task; a call that ends sooner answers normally (default 1s; 0: a task at once)")
 	fs.durationVar(&f.ttl, []string{"--task-ttl"}, g, "keep each task this long after its creation, then cancel its call and delete it (default 1h)")
 	fs.durationVar(&f.poll, []string{"--task-poll-interval"}, g, "polling interval suggested to clients (default 1s)")
 	fs.intVar(&f.maxTasks, []string{"--max-tasks"}, "N", g, "most tasks kept, finished or not; more are refused (default 100000)")
-	fs.intVar(&f.perClient, []string{"--max-tasks-per-client"}, "N", g, "most tasks kept for one authorization context (bearer token); default: no per-client limit")
+	fs.intVar(&f.perClient, []string{"--max-tasks-per-client"}, "N", g, "most tasks kept for one authorization context (bearer token) on one server; default: no per-client limit")
 	fs.intVar(&f.maxBytes, []string{"--max-task-bytes"}, "N", g, "most bytes of task records kept; more are refused (default 268435456)")
 	fs.stringVar(&f.instanceID, []string{"--task-instance-id"}, "ID", g, "start task ids with ID- so a load balancer can route tasks/* by the Mcp-Name prefix")
 }
@@ -119,27 +126,96 @@ func (f *taskFlags) openStore(log *slog.Logger) (*tasks.Store, error) {
 	return s, nil
 }
 
-// wrap opens the store and puts the task engine in front of next; close
-// stops the engine, then closes the store. With --tasks off it returns next
-// and a no-op close.
-func (f *taskFlags) wrap(next bridge.RoundTripper, log *slog.Logger) (bridge.RoundTripper, func(), error) {
+// A taskSet is the task store of a proxy and the engines in front of its
+// backs, one per served server, all sharing the store, each in its own
+// scope (the server name) so that one server's tasks are never served by
+// another's endpoint.
+type taskSet struct {
+	once    sync.Once
+	opts    tasks.Options
+	store   *tasks.Store
+	log     *slog.Logger
+	engines []*tasks.Tasks
+}
+
+// open opens the store and returns the set that wraps backs; nil (and no
+// error) when --tasks is off.
+func (f *taskFlags) open(log *slog.Logger) (*taskSet, error) {
 	if !f.enabled() {
-		return next, func() {}, nil
+		return nil, nil
 	}
 	opts, err := f.options(log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	store, err := f.openStore(log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	opts.Store = store
-	e := tasks.Wrap(next, opts)
-	return e, func() {
-		e.Close()
-		if err := store.Close(); err != nil {
-			log.Error("tasks: close store", "err", err)
+	return &taskSet{opts: opts, store: store, log: log}, nil
+}
+
+// wrap puts an engine in front of the back d of server name ("" for the
+// unnamed one) when d serves 2026-07-28 requests (it is a
+// bridge.RoundTripper); other backs are returned as they are, with a log
+// line saying that their tool calls do not become tasks. A nil set returns
+// d.
+func (s *taskSet) wrap(name string, d bridge.Dialer) bridge.Dialer {
+	if s == nil {
+		return d
+	}
+	rt, ok := d.(bridge.RoundTripper)
+	if !ok {
+		s.log.Warn("tasks: this server's back speaks the session-based protocol only, so its tool calls do not become tasks", "server", serverLabel(name))
+		return d
+	}
+	opts := s.opts
+	opts.Scope = name
+	opts.Logger = s.log.With("server", serverLabel(name))
+	label := serverLabel(name)
+	opts.Observe = func(st tasks.Status) { metrics.TaskTransitions.WithLabelValues(label, string(st)).Inc() }
+	e := tasks.Wrap(rt, opts)
+	s.engines = append(s.engines, e)
+	return e.Dialer(d)
+}
+
+// close stops every engine (their running calls are cancelled with cause
+// tasks.ErrClosing and stay working in the store, for the next process),
+// then closes the store. Call it before closing the backs, so that no task
+// records the back's own shutdown as its outcome.
+func (s *taskSet) close() {
+	if s == nil {
+		return
+	}
+	s.once.Do(func() {
+		for _, e := range s.engines {
+			e.Close()
 		}
-	}, nil
+		if err := s.store.Close(); err != nil {
+			s.log.Error("tasks: close store", "err", err)
+		}
+	})
+}
+
+// refreshMetrics sets the store gauges; it runs before each scrape.
+func (s *taskSet) refreshMetrics() {
+	if s == nil {
+		return
+	}
+	n, size, err := s.store.Stats()
+	if err != nil {
+		s.log.Warn("tasks: reading the store's size for metrics", "err", err)
+		return
+	}
+	metrics.TasksStored.Set(float64(n))
+	metrics.TaskStoreBytes.Set(float64(size))
+}
+
+// serverLabel is the metrics and log name of server name.
+func serverLabel(name string) string {
+	if name == "" {
+		return "default"
+	}
+	return name
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -9,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/remote"
 	"github.com/asyncmcp/asyncmcp-go/tasks"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func parseTaskFlags(t *testing.T, args ...string) *taskFlags {
@@ -53,17 +59,31 @@ func TestTaskFlagsOpenStore(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := filepath.Join(t.TempDir(), "state")
 	f := parseTaskFlags(t, "--tasks", "all", "--state-dir", dir, "--max-tasks", "7")
-	rt, closeFn, err := f.wrap(nil, log)
+	ts, err := f.open(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := rt.(*tasks.Tasks); !ok {
-		t.Fatalf("wrap returned %T", rt)
-	}
-	if _, err := os.Stat(filepath.Join(dir, tasks.StoreFile)); err != nil {
+	if fi, err := os.Stat(filepath.Join(dir, tasks.StoreFile)); err != nil {
 		t.Errorf("store file: %v", err)
+	} else if di, err := os.Stat(dir); err != nil || di.Mode().Perm() != 0o700 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("state dir mode %v, store mode %v (%v), want 0700 and 0600", di.Mode().Perm(), fi.Mode().Perm(), err)
 	}
-	closeFn()
+	// A back that speaks only the session-based protocol is left as it is;
+	// a RoundTripper gets an engine in front.
+	plain := bridge.DialerFunc(func(context.Context) (mcp.Connection, error) { return nil, errors.New("unused") })
+	if d := ts.wrap("a", plain); d == nil || fmt.Sprintf("%p", d) != fmt.Sprintf("%p", plain) {
+		t.Errorf("session-only back wrapped: %T", d)
+	}
+	if d := ts.wrap("b", &remote.Streamable{URL: "http://127.0.0.1:1/mcp"}); d == nil {
+		t.Error("no dialer")
+	} else if _, ok := d.(bridge.RoundTripper); !ok || len(ts.engines) != 1 {
+		t.Errorf("RoundTripper back: got %T, %d engines", d, len(ts.engines))
+	}
+	ts.close()
+	ts.close() // idempotent
+	if off, err := parseTaskFlags(t).open(log); off != nil || err != nil {
+		t.Errorf("--tasks off opened %v %v", off, err)
+	}
 	t.Setenv("ASYNCMCP_STATE_DIR", filepath.Join(t.TempDir(), "env"))
 	s, err := parseTaskFlags(t, "--tasks", "all").openStore(log)
 	if err != nil {

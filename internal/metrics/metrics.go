@@ -65,6 +65,17 @@ var (
 	// QueueErrors counts failed queue calls, by operation.
 	QueueErrors = counterVec("asyncmcp_queue_errors_total", "Failed SQS/SNS calls, by operation (receive, delete, visibility, send).", "operation")
 
+	// TaskTransitions counts task status changes (proxy-side MCP Tasks), by
+	// server and the status entered: working (on creation, and again once
+	// requested input is answered), input_required, completed, failed,
+	// cancelled.
+	TaskTransitions = counterVec("asyncmcp_tasks_total", "MCP Tasks entering each status, by server (working counts creations and resumptions after input).", "server", "status")
+	// TasksStored is the number of tasks in the task store, finished or
+	// not, refreshed at each scrape.
+	TasksStored = gauge("asyncmcp_tasks_stored", "Tasks held in the task store (--state-dir), finished or not, until their TTL passes.")
+	// TaskStoreBytes is the encoded size of the stored tasks.
+	TaskStoreBytes = gauge("asyncmcp_task_store_bytes", "Encoded size of the tasks held in the task store (bounded by --max-task-bytes).")
+
 	// WebhookDeliveries counts webhook deliveries by final outcome.
 	WebhookDeliveries = counterVec("asyncmcp_webhook_deliveries_total", "Webhook deliveries, by final outcome (ok, failed).", "outcome")
 	// WebhookRetries counts delivery attempts after the first.
