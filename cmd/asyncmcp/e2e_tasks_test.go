@@ -78,6 +78,16 @@ var e2eTaskTargets = []struct {
 		args := append(e2eTaskFlags(t.TempDir()), "--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio")
 		return e2eStartProxy(t, args...).Base + "/mcp"
 	}},
+	{"sqs chain", func(t *testing.T) string {
+		queueChainResumes(t)
+		fq := testenv.StartFauxqs(t)
+		env := fq.Env()
+		reqQ := fq.CreateQueue(t, "tasks-conf-req", nil)
+		respQ := fq.CreateQueue(t, "tasks-conf-resp", nil)
+		asyncServe(t, env, "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio")
+		args := append(e2eTaskFlags(t.TempDir()), "--backend", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--wait-time", "1s")
+		return asyncProxy(t, env, args...).Base + "/mcp"
+	}},
 }
 
 // TestTasksConformanceThroughProxy runs the conformance suite's ten Tasks

@@ -14,6 +14,7 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
+	"github.com/asyncmcp/asyncmcp-go/tasks"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -77,6 +78,9 @@ func instrument(name string, d bridge.Dialer, cmd *stdio.Command, limit *childLi
 	}
 	bd := &backDialer{server: name, inner: d, cmd: cmd, limit: limit, live: map[*backConn]struct{}{}}
 	if rt, ok := d.(bridge.RoundTripper); ok {
+		if r, ok := d.(tasks.Resumer); ok {
+			return &resumingDialer{roundTripDialer{backDialer: bd, rt: rt}, r}
+		}
 		return &roundTripDialer{backDialer: bd, rt: rt}
 	}
 	return bd
@@ -149,6 +153,8 @@ func backOf(d bridge.Dialer) *backDialer {
 		return v
 	case *roundTripDialer:
 		return v.backDialer
+	case *resumingDialer:
+		return v.backDialer
 	}
 	return nil
 }
@@ -164,6 +170,22 @@ type roundTripDialer struct {
 func (d *roundTripDialer) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
 	done := metrics.ObserveRoundTrip(d.server, req.Method)
 	resp, err := d.rt.RoundTrip(ctx, req, notify)
+	done(resp, err)
+	return resp, err
+}
+
+// A resumingDialer is a roundTripDialer whose back can also re-attach to
+// calls of an earlier process (tasks.Resumer: the queue backs).
+type resumingDialer struct {
+	roundTripDialer
+	r tasks.Resumer
+}
+
+// Resume forwards to the back's Resume, counting and timing it as a
+// request.
+func (d *resumingDialer) Resume(ctx context.Context, correlation []byte, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	done := metrics.ObserveRoundTrip(d.server, req.Method)
+	resp, err := d.r.Resume(ctx, correlation, req, notify)
 	done(resp, err)
 	return resp, err
 }

@@ -1,0 +1,108 @@
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
+	"github.com/asyncmcp/asyncmcp-go/sqs"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
+	"github.com/asyncmcp/asyncmcp-go/tasks"
+)
+
+// A task whose call waits on a queue back survives a proxy killed with
+// SIGKILL: a slow tool through `proxy --backend sqs --tasks` → fauxqs →
+// `serve --transport sqs -- <fixture>`; the client creates the task, the
+// proxy is killed while the tool runs and started again on the same
+// --state-dir and response queue, and tasks/get through the new process
+// returns the completed result, from the answer that arrived on the
+// response queue after the restart. The tool ran exactly once (the fixture
+// logs each start to a file). The same holds for a graceful stop (SIGTERM):
+// the proxy then leaves the call running at the server (no cancel).
+func TestTaskSurvivesProxyKill(t *testing.T) {
+	queueChainResumes(t)
+	fq := testenv.StartFauxqs(t)
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { taskSurvivesProxyStop(t, fq, sig) })
+	}
+}
+
+func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, sig syscall.Signal) {
+	env := fq.Env()
+	name := "taskstop" + strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
+	reqQ := fq.CreateQueue(t, name+"-req", nil)
+	respQ := fq.CreateQueue(t, name+"-resp", nil)
+	runs := filepath.Join(t.TempDir(), "runs")
+	asyncServe(t, env, "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--",
+		testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio", "-runs", runs)
+	proxyArgs := []string{"--backend", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--wait-time", "1s",
+		"--tasks", "slow_compute", "--state-dir", t.TempDir(), "--log-level", "debug"}
+	px := asyncProxy(t, env, proxyArgs...)
+	const auth = "Bearer kill-test"
+	id := e2eCreateTask(t, px.Base+"/mcp", auth, 6, "survivor")
+	waitRuns(t, runs, 1)
+
+	if err := syscall.Kill(px.p.Cmd.Process.Pid, sig); err != nil {
+		t.Fatal(err)
+	}
+	<-px.p.Exited()
+	if sig == syscall.SIGTERM && px.p.Err() != nil {
+		t.Errorf("proxy did not exit cleanly on SIGTERM: %v\n%s", px.p.Err(), px.p.Log())
+	}
+	px2 := asyncProxy(t, env, proxyArgs...)
+	got := e2eTaskGet(t, px2.Base+"/mcp", auth, id)
+	res, _ := got["result"].(map[string]any)
+	if res["status"] != "completed" {
+		t.Fatalf("task after the restart: %v\nproxy log:\n%s", got, px2.p.Log())
+	}
+	content, _ := res["result"].(map[string]any)["content"].([]any)
+	if len(content) != 1 || content[0].(map[string]any)["text"] != "slow_compute survivor done after 6s" {
+		t.Errorf("result after the restart: %v", res["result"])
+	}
+	if !strings.Contains(px2.p.Log(), "re-attached") {
+		t.Errorf("the restarted proxy did not say it re-attached:\n%s", px2.p.Log())
+	}
+	if n := countRuns(t, runs); n != 1 {
+		t.Errorf("the tool ran %d times, want once", n)
+	}
+	px2.Stop(t)
+}
+
+func countRuns(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), "\n")
+}
+
+// waitRuns waits until the fixture logged n runs, for at most a minute.
+func waitRuns(t *testing.T, path string, n int) {
+	t.Helper()
+	for range 3000 {
+		if countRuns(t, path) >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the tool did not start %d times within a minute", n)
+}
+
+// queueChainResumes skips t unless the SQS chain serves 2026-07-28 requests
+// (stdio.Command and the queue client are bridge.RoundTrippers) and the
+// queue client can re-attach to a call after a restart (tasks.Resumer).
+func queueChainResumes(t *testing.T) {
+	t.Helper()
+	if _, ok := any(&stdio.Command{}).(bridge.RoundTripper); !ok {
+		t.Skip("needs stdio.Command to implement bridge.RoundTripper, so that `serve` answers stateless requests")
+	}
+	if _, ok := any((*sqs.Client)(nil)).(tasks.Resumer); !ok {
+		t.Skip("needs the SQS client to serve stateless requests and implement tasks.Resumer")
+	}
+}
