@@ -43,6 +43,13 @@ func isModernPost(r *http.Request, msg jsonrpc.Message) bool {
 	return r.Header.Get("Mcp-Session-Id") == "" && rpcmsg.IsModernHeader(r.Header.Get("Mcp-Protocol-Version"))
 }
 
+// withOwner adds to ctx the authorization context of r (a digest of its
+// Authorization header), so that state a back keeps per caller (tasks) is
+// visible to that caller only.
+func withOwner(ctx context.Context, r *http.Request) context.Context {
+	return bridge.WithOwner(ctx, bridge.AuthOwner(r.Header.Get("Authorization")))
+}
+
 // serveModern serves one POST of the stateless revision.
 func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jsonrpc.Request) {
 	log := ep.srv.log.With("server", ep.name, "method", req.Method)
@@ -77,9 +84,7 @@ func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jso
 	// Always set, even when empty: it tells the back that the client speaks
 	// HTTP and sent the Mcp-Param-* headers it meant to send.
 	ctx = bridge.WithHeader(ctx, paramHeaders(r.Header))
-	// The authorization context, so that state a back keeps per caller
-	// (tasks) is visible to that caller only.
-	ctx = bridge.WithOwner(ctx, bridge.AuthOwner(r.Header.Get("Authorization")))
+	ctx = withOwner(ctx, r)
 
 	q := &notifyQueue{wake: make(chan struct{}, 1)}
 	type result struct {

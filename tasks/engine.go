@@ -112,7 +112,8 @@ type Tasks struct {
 	mu       sync.Mutex
 	closed   bool
 	runs     map[string]*run
-	declared map[string]string // tool name -> declared execution.taskSupport (optional, required)
+	declared map[string]string   // tool name -> declared execution.taskSupport (optional, required)
+	watchers map[string]*watcher // task id -> what tasks/result (2025-11-25) waits on
 	required []string
 	native   nativeState
 	prefix   string
@@ -149,7 +150,9 @@ type outcome struct {
 // re-attached through next's [Resumer] when next implements it and the back
 // reported a correlation for the call, and is marked failed otherwise.
 // Wrap panics when opts.Store is nil. Call [Tasks.Close] before closing the
-// store.
+// store. next may be nil for an engine that serves sessions only (see
+// [Tasks.SessionDialer]); its RoundTrip then answers tasks/* from the store
+// and every other request with -32022 (unsupported protocol version).
 func Wrap(next bridge.RoundTripper, opts Options) *Tasks {
 	if opts.Store == nil {
 		panic("tasks.Wrap: Options.Store is nil")
@@ -167,6 +170,7 @@ func Wrap(next bridge.RoundTripper, opts Options) *Tasks {
 		log:      opts.Logger,
 		runs:     map[string]*run{},
 		declared: map[string]string{},
+		watchers: map[string]*watcher{},
 		required: slices.Clone(opts.Required),
 	}
 	if t.ttl <= 0 {
@@ -204,6 +208,13 @@ func (t *Tasks) Close() error {
 
 // RoundTrip implements [bridge.RoundTripper].
 func (t *Tasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	if t.next == nil {
+		switch req.Method {
+		case MethodGet, MethodUpdate, MethodCancel, MethodResult, MethodList:
+			return t.serveTaskMethod(ctx, req), nil
+		}
+		return errorResponse(req.ID, rpcmsg.CodeUnsupportedProtocolVersion, "this server's back speaks the session-based protocol only (initialize first)", nil), nil
+	}
 	if !rpcmsg.IsModern(req.Params) {
 		return t.next.RoundTrip(ctx, req, notify)
 	}

@@ -132,6 +132,7 @@ func (t *Tasks) cancel(id, owner string) error {
 		return err
 	}
 	t.observe(StatusCancelled)
+	t.changed(id)
 	t.mu.Lock()
 	r := t.runs[id]
 	t.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // WithOwner returns a context carrying the authorization context of a
@@ -111,13 +112,52 @@ func (t *Tasks) resumeAll() {
 
 // Dialer returns a back for fronts that hold a [bridge.Dialer] and
 // type-assert it to a [bridge.RoundTripper] for stateless requests (as
-// httpfront does): Dial is d's, so session-based clients reach the back as
-// before, and RoundTrip is t's, so stateless requests get tasks.
+// httpfront does). RoundTrip is t's, so stateless requests get tasks of the
+// 2026-07-28 extension. Dial is d's, with each session's back connection
+// wrapped so that session-based clients get the experimental tasks of
+// 2025-11-25: a client that declares capabilities.tasks at initialize may
+// call a selected tool with params.task; the proxy then answers with a
+// CreateTaskResult, runs the call on the session's back connection, and
+// serves tasks/get, tasks/result, tasks/list and tasks/cancel. The session
+// adds the tasks capability to the initialize result, and
+// execution.taskSupport to the selected tools of tools/list results, unless
+// the server declares the tasks capability itself (then everything passes
+// through). Such a task's call lives as long as its session; requests the
+// server sends during it (sampling, elicitation) go to the client on the
+// session as usual, without moving the task to input_required. The owner of
+// the session's tasks is [OwnerFrom] the context given to Dial.
 func (t *Tasks) Dialer(d bridge.Dialer) bridge.Dialer { return dialerWithTasks{d, t} }
 
 type dialerWithTasks struct {
 	bridge.Dialer
 	t *Tasks
+}
+
+// SessionDialer returns d with each session's back connection wrapped as
+// [Tasks.Dialer] does, for a back that serves sessions only (d is not a
+// [bridge.RoundTripper]); the result is no RoundTripper either. t may then
+// have been made by [Wrap] with a nil next.
+func (t *Tasks) SessionDialer(d bridge.Dialer) bridge.Dialer { return sessionDialer{d, t} }
+
+type sessionDialer struct {
+	d bridge.Dialer
+	t *Tasks
+}
+
+func (d sessionDialer) Dial(ctx context.Context) (mcp.Connection, error) {
+	c, err := d.d.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.t.session(ctx, c), nil
+}
+
+func (d dialerWithTasks) Dial(ctx context.Context) (mcp.Connection, error) {
+	c, err := d.Dialer.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.t.session(ctx, c), nil
 }
 
 func (d dialerWithTasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {

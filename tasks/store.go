@@ -61,7 +61,10 @@ type Record struct {
 	ID    string `json:"id"`
 	Owner string `json:"owner,omitempty"`
 	// Scope is the [Options.Scope] of the engine that created the task.
-	Scope  string `json:"scope,omitempty"`
+	Scope string `json:"scope,omitempty"`
+	// Legacy marks a task created with the 2025-11-25 form (params.task on
+	// a session); its call runs on the session's back connection.
+	Legacy bool   `json:"legacy,omitempty"`
 	Status Status `json:"status"`
 	// StatusMessage is shown to the client beside the status.
 	StatusMessage  string    `json:"statusMessage,omitempty"`
@@ -442,6 +445,42 @@ func (s *Store) Unfinished() ([]*Record, error) {
 		})
 	})
 	return out, err
+}
+
+// List returns up to limit tasks of owner that have not expired, in id
+// order, starting after the id cursor ("" for the first page), and the
+// cursor of the next page ("" when there is none). It reads every record
+// after the cursor, so it costs time in proportion to the store's size.
+func (s *Store) List(owner, cursor string, limit int) ([]*Record, string, error) {
+	var out []*Record
+	next := ""
+	err := s.db.View(func(tx *bolt.Tx) error {
+		now := s.now()
+		c := tx.Bucket(bucketTasks).Cursor()
+		k, v := c.First()
+		if cursor != "" {
+			k, v = c.Seek([]byte(cursor))
+			if k != nil && string(k) == cursor {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			r := new(Record)
+			if err := json.Unmarshal(v, r); err != nil {
+				return fmt.Errorf("tasks: decode task %s: %w", k, err)
+			}
+			if subtle.ConstantTimeCompare([]byte(r.Owner), []byte(owner)) != 1 || !now.Before(r.ExpiresAt()) {
+				continue
+			}
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				break
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, next, err
 }
 
 // Sweep deletes every task whose TTL has passed and returns how many it

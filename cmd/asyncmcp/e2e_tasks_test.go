@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -298,4 +299,68 @@ func TestTasksFlagsInHelp(t *testing.T) {
 			t.Errorf("proxy --help lacks %q", want)
 		}
 	}
+}
+
+// The experimental tasks of 2025-11-25, on sessions, with the TypeScript
+// SDK client (v1), which implements their client side, through `asyncmcp
+// proxy --tasks slow_compute -- <fixture over stdio>` (a server without
+// tasks): the proxy advertises the tasks capability and taskSupport on the
+// selected tool, creates the task for a call with params.task, and serves
+// tasks/get, tasks/result, tasks/list and tasks/cancel.
+func TestTasks2025ThroughProxyWithTSClient(t *testing.T) {
+	node, dir := e2eNode(t)
+	px := e2eStartProxy(t, "--tasks", "slow_compute", "--task-poll-interval", "200ms", "--state-dir", t.TempDir(), "--",
+		testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio")
+	script, err := filepath.Abs(filepath.Join("testdata", "ts-tasks-client.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, runErr := e2eRunNode(t, node, dir, script, px.Base+"/mcp")
+	t.Logf("ts-tasks-client: %s", bytes.TrimSpace(out))
+	var s struct {
+		Error        string         `json:"error"`
+		StreamError  string         `json:"streamError"`
+		ServerTasks  map[string]any `json:"serverTasks"`
+		TaskSupport  map[string]any `json:"taskSupport"`
+		TaskID       string         `json:"taskId"`
+		Created      map[string]any `json:"created"`
+		Events       []string       `json:"events"`
+		Result       string         `json:"result"`
+		Got          string         `json:"got"`
+		Listed       []string       `json:"listed"`
+		CancelID     string         `json:"cancelId"`
+		CancelAnswer string         `json:"cancelAnswer"`
+		AfterCancel  string         `json:"afterCancel"`
+		CancelTerm   any            `json:"cancelTerminal"`
+		Unknown      any            `json:"unknown"`
+		Greet        string         `json:"greet"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &s); err != nil || runErr != nil || s.Error != "" {
+		t.Fatalf("ts-tasks-client: %v / %v / %s", runErr, err, s.Error)
+	}
+	if s.ServerTasks == nil || s.ServerTasks["requests"] == nil {
+		t.Errorf("server capabilities.tasks through the proxy: %v", s.ServerTasks)
+	}
+	if s.TaskSupport["slow_compute"] != "optional" || s.TaskSupport["greet"] != nil {
+		t.Errorf("execution.taskSupport in tools/list: %v", s.TaskSupport)
+	}
+	if s.TaskID == "" || s.Created["status"] != "working" || s.Created["ttl"] == nil || s.Created["createdAt"] == nil {
+		t.Errorf("CreateTaskResult: %v", s.Created)
+	}
+	if s.StreamError != "" || s.Result != "slow_compute ts done after 1.5s" || len(s.Events) == 0 || s.Events[len(s.Events)-1] != "completed" || s.Got != "completed" {
+		t.Errorf("completed task: events %v, result %q, error %q, tasks/get %q", s.Events, s.Result, s.StreamError, s.Got)
+	}
+	if !slices.Contains(s.Listed, s.TaskID) {
+		t.Errorf("tasks/list %v lacks %s", s.Listed, s.TaskID)
+	}
+	if s.CancelID == "" || s.CancelAnswer != "cancelled" || s.AfterCancel != "cancelled" {
+		t.Errorf("cancelled task: tasks/cancel %q, then tasks/get %q", s.CancelAnswer, s.AfterCancel)
+	}
+	if s.CancelTerm != float64(-32602) || s.Unknown != float64(-32602) {
+		t.Errorf("tasks/cancel of a completed task: %v; tasks/get of an unknown id: %v; want -32602 for both", s.CancelTerm, s.Unknown)
+	}
+	if s.Greet != "Hello, TS!" {
+		t.Errorf("greet without a task: %q", s.Greet)
+	}
+	px.Stop(t)
 }

@@ -157,18 +157,16 @@ func (f *taskFlags) open(log *slog.Logger) (*taskSet, error) {
 }
 
 // wrap puts an engine in front of the back d of server name ("" for the
-// unnamed one) when d serves 2026-07-28 requests (it is a
-// bridge.RoundTripper); other backs are returned as they are, with a log
-// line saying that their tool calls do not become tasks. A nil set returns
-// d.
+// unnamed one): for its sessions (the 2025-11-25 experimental tasks), and,
+// when d serves 2026-07-28 requests (it is a bridge.RoundTripper), for
+// those (the Tasks extension). A nil set returns d.
 func (s *taskSet) wrap(name string, d bridge.Dialer) bridge.Dialer {
 	if s == nil {
 		return d
 	}
 	rt, ok := d.(bridge.RoundTripper)
 	if !ok {
-		s.log.Warn("tasks: this server's back speaks the session-based protocol only, so its tool calls do not become tasks", "server", serverLabel(name))
-		return d
+		s.log.Info("tasks: this server's back speaks the session-based protocol only: its calls become tasks for 2025-11-25 clients only", "server", serverLabel(name))
 	}
 	opts := s.opts
 	opts.Scope = name
@@ -177,6 +175,9 @@ func (s *taskSet) wrap(name string, d bridge.Dialer) bridge.Dialer {
 	opts.Observe = func(st tasks.Status) { metrics.TaskTransitions.WithLabelValues(label, string(st)).Inc() }
 	e := tasks.Wrap(rt, opts)
 	s.engines = append(s.engines, e)
+	if !ok {
+		return e.SessionDialer(d)
+	}
 	return e.Dialer(d)
 }
 

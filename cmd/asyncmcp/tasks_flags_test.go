@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -68,15 +67,18 @@ func TestTaskFlagsOpenStore(t *testing.T) {
 	} else if di, err := os.Stat(dir); err != nil || di.Mode().Perm() != 0o700 || fi.Mode().Perm() != 0o600 {
 		t.Errorf("state dir mode %v, store mode %v (%v), want 0700 and 0600", di.Mode().Perm(), fi.Mode().Perm(), err)
 	}
-	// A back that speaks only the session-based protocol is left as it is;
-	// a RoundTripper gets an engine in front.
+	// A back that speaks only the session-based protocol gets an engine for
+	// its sessions, and stays no RoundTripper; a RoundTripper gets an
+	// engine for both.
 	plain := bridge.DialerFunc(func(context.Context) (mcp.Connection, error) { return nil, errors.New("unused") })
-	if d := ts.wrap("a", plain); d == nil || fmt.Sprintf("%p", d) != fmt.Sprintf("%p", plain) {
-		t.Errorf("session-only back wrapped: %T", d)
+	if d := ts.wrap("a", plain); d == nil {
+		t.Error("no dialer")
+	} else if _, ok := d.(bridge.RoundTripper); ok || len(ts.engines) != 1 {
+		t.Errorf("session-only back: got %T, %d engines", d, len(ts.engines))
 	}
 	if d := ts.wrap("b", &remote.Streamable{URL: "http://127.0.0.1:1/mcp"}); d == nil {
 		t.Error("no dialer")
-	} else if _, ok := d.(bridge.RoundTripper); !ok || len(ts.engines) != 1 {
+	} else if _, ok := d.(bridge.RoundTripper); !ok || len(ts.engines) != 2 {
 		t.Errorf("RoundTripper back: got %T, %d engines", d, len(ts.engines))
 	}
 	ts.close()

@@ -1,0 +1,179 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// A rawSession drives a session connection (2025-11-25) with hand-made
+// JSON-RPC, since no Go client sends params.task.
+type rawSession struct {
+	t    *testing.T
+	conn mcp.Connection
+	seq  int
+}
+
+// dialSession opens a session through d (owner o) and initializes it,
+// declaring capabilities.tasks when tasks is set. It returns the session and
+// the initialize result.
+func dialSession(t *testing.T, d bridge.Dialer, owner string, tasks bool) (*rawSession, map[string]any) {
+	t.Helper()
+	conn, err := d.Dial(WithOwner(t.Context(), owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s := &rawSession{t: t, conn: conn}
+	caps := map[string]any{}
+	if tasks {
+		caps["tasks"] = map[string]any{"list": map[string]any{}, "cancel": map[string]any{}}
+	}
+	init := s.result(s.call("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": caps,
+		"clientInfo": map[string]any{"name": "legacy-test", "version": "0"}}))
+	if err := conn.Write(t.Context(), &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	return s, init
+}
+
+// call sends a request and returns its response, skipping other messages.
+func (s *rawSession) call(method string, params map[string]any) *jsonrpc.Response {
+	s.t.Helper()
+	s.seq++
+	id, _ := jsonrpc.MakeID(fmt.Sprintf("r%d", s.seq))
+	ctx, cancel := context.WithTimeout(s.t.Context(), time.Minute)
+	defer cancel()
+	if err := s.conn.Write(ctx, &jsonrpc.Request{ID: id, Method: method, Params: mustMarshal(params)}); err != nil {
+		s.t.Fatalf("%s: %v", method, err)
+	}
+	for {
+		msg, err := s.conn.Read(ctx)
+		if err != nil {
+			s.t.Fatalf("%s: reading the answer: %v", method, err)
+		}
+		if resp, ok := msg.(*jsonrpc.Response); ok && resp.ID == id {
+			return resp
+		}
+	}
+}
+
+func (s *rawSession) result(resp *jsonrpc.Response) map[string]any {
+	s.t.Helper()
+	if resp.Error != nil {
+		s.t.Fatalf("error answer: %v", resp.Error)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(resp.Result, &m); err != nil {
+		s.t.Fatal(err)
+	}
+	return m
+}
+
+func fixtureCommand(t *testing.T) *stdio.Command {
+	return &stdio.Command{Path: testenv.BuildPackage(t, "./tasks/testdata/fixture"), Args: []string{"-stdio"}}
+}
+
+func taskSupport(s *rawSession) map[string]any {
+	out := map[string]any{}
+	for _, tool := range s.result(s.call("tools/list", map[string]any{}))["tools"].([]any) {
+		m := tool.(map[string]any)
+		exec, _ := m["execution"].(map[string]any)
+		out[m["name"].(string)] = exec["taskSupport"]
+	}
+	return out
+}
+
+// Without capabilities.tasks at initialize a client gets no tasks: the
+// capability and taskSupport are not added, params.task is ignored (the
+// call answers normally), and a tool that runs only as a task answers
+// -32601 to a call without params.task.
+func TestLegacyWithoutClientCapability(t *testing.T) {
+	store := openTestStore(t, t.TempDir(), StoreOptions{})
+	e := newEngine(t, nil, Options{Store: store, Tools: []string{"slow_compute"}, Required: []string{"failing_job"}})
+	s, init := dialSession(t, e.SessionDialer(fixtureCommand(t)), "o", false)
+	if caps := init["capabilities"].(map[string]any); caps["tasks"] == nil {
+		t.Errorf("initialize result lacks capabilities.tasks: %v", caps)
+	}
+	if ts := taskSupport(s); ts["slow_compute"] != nil {
+		t.Errorf("taskSupport added for a client without the capability: %v", ts)
+	}
+	res := s.result(s.call("tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 0.1, "label": "x"}, "task": map[string]any{}}))
+	if res["task"] != nil || res["content"] == nil {
+		t.Errorf("tools/call with params.task from a client without the capability: %v", res)
+	}
+	if code, msg := rpcCode(t, s.call("tools/call", map[string]any{"name": "failing_job"})); code != jsonrpc.CodeMethodNotFound || !strings.Contains(msg, "params.task") {
+		t.Errorf("required tool without params.task: %d %q", code, msg)
+	}
+	if n, _, _ := store.Stats(); n != 0 {
+		t.Errorf("%d tasks stored, want none", n)
+	}
+}
+
+// A server that declares capabilities.tasks itself (server-everything)
+// keeps its own tasks: its capability and tools/list pass through, and the
+// proxy stores nothing.
+func TestLegacyNativeServerPassesThrough(t *testing.T) {
+	store := openTestStore(t, t.TempDir(), StoreOptions{})
+	e := newEngine(t, nil, Options{Store: store})
+	cmd := &stdio.Command{Path: testenv.Node(t), Args: []string{testenv.ServerEverything(t), "stdio"}}
+	s, init := dialSession(t, e.SessionDialer(cmd), "o", true)
+	caps := init["capabilities"].(map[string]any)
+	if tc, _ := caps["tasks"].(map[string]any); tc == nil || tc["requests"] == nil {
+		t.Fatalf("server-everything's tasks capability: %v", caps["tasks"])
+	}
+	ts := taskSupport(s)
+	if ts["simulate-research-query"] != "required" || ts["echo"] == "optional" {
+		t.Errorf("tools/list of a server with tasks was changed: %v", ts)
+	}
+	created := s.result(s.call("tools/call", map[string]any{"name": "simulate-research-query", "arguments": map[string]any{"topic": "queues"}, "task": map[string]any{"ttl": 60000}}))
+	task, _ := created["task"].(map[string]any)
+	id, _ := task["taskId"].(string)
+	if id == "" {
+		t.Fatalf("server-everything's CreateTaskResult: %v", created)
+	}
+	if got := s.result(s.call(MethodGet, map[string]any{"taskId": id})); got["taskId"] != id {
+		t.Errorf("tasks/get of the server's own task: %v", got)
+	}
+	if n, _, _ := store.Stats(); n != 0 {
+		t.Errorf("%d tasks stored for a server with its own tasks, want none", n)
+	}
+}
+
+// A task whose session ends before its call fails, saying why; another
+// session of the same owner reads it, and tasks/result answers at once.
+func TestLegacySessionEndFailsItsTasks(t *testing.T) {
+	store := openTestStore(t, t.TempDir(), StoreOptions{})
+	e := newEngine(t, nil, Options{Store: store, Tools: []string{"slow_compute"}})
+	d := e.SessionDialer(fixtureCommand(t))
+	s, _ := dialSession(t, d, "o", true)
+	created := s.result(s.call("tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 60, "label": "x"}, "task": map[string]any{}}))
+	id := created["task"].(map[string]any)["taskId"].(string)
+	s.conn.Close()
+
+	s2, _ := dialSession(t, d, "o", true)
+	got := s2.result(s2.call(MethodGet, map[string]any{"taskId": id}))
+	if got["status"] != "failed" || !strings.Contains(got["statusMessage"].(string), "session ended") {
+		t.Errorf("task after its session ended: %v", got)
+	}
+	if code, msg := rpcCode(t, s2.call(MethodResult, map[string]any{"taskId": id})); code != jsonrpc.CodeInternalError || !strings.Contains(msg, "session ended") {
+		t.Errorf("tasks/result of the failed task: %d %q", code, msg)
+	}
+	// Another owner does not see it.
+	s3, _ := dialSession(t, d, "other", true)
+	if code, _ := rpcCode(t, s3.call(MethodGet, map[string]any{"taskId": id})); code != jsonrpc.CodeInvalidParams {
+		t.Errorf("tasks/get by another owner: %d", code)
+	}
+	if list := s3.result(s3.call(MethodList, map[string]any{}))["tasks"].([]any); len(list) != 0 {
+		t.Errorf("tasks/list of another owner: %v", list)
+	}
+}
