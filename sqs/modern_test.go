@@ -491,3 +491,65 @@ func TestStatelessWithoutRoundTripper(t *testing.T) {
 		t.Errorf("code %d, want %d", code, rpcmsg.CodeUnsupportedProtocolVersion)
 	}
 }
+
+// TestStatelessFIFO runs stateless requests over FIFO queues: the request
+// is deleted when taken (its group, the RequestKey, is free for its
+// cancel), the queue deduplicates a second send by RequestKey, and the
+// reply stream stays in order.
+func TestStatelessFIFO(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	reqQ := f.CreateQueue(t, fmt.Sprintf("fifo-req-%d.fifo", queueSeq.Add(1)), nil)
+	respQ := f.CreateQueue(t, fmt.Sprintf("fifo-resp-%d.fifo", queueSeq.Add(1)), nil)
+	back := testenv.StartScaffoldRoundTripper(t, testenv.GoEverythingServer(t))
+	listen(t, f, sqs.ServerConfig{QueueURL: reqQ, RoundTripper: back})
+	c := newClient(t, f, sqs.ClientConfig{QueueURL: reqQ, ResponseQueueURL: respQ})
+
+	var got []string
+	resp, err := c.RoundTrip(t.Context(), toolCall(t, 1, "test_tool_with_progress", nil, "fifo"), func(n *jsonrpc.Request) {
+		got = append(got, n.Method)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstText(t, resp)
+	if len(got) != 3 {
+		t.Errorf("got notifications %q, want 3 progress", got)
+	}
+
+	// A second send of one request within the dedup window is dropped by
+	// the queue.
+	replyTo := f.CreateQueue(t, fmt.Sprintf("fifo-raw-%d.fifo", queueSeq.Add(1)), nil)
+	env, _ := wire.EncodeModern(toolCall(t, "d", "test_simple_text", nil, ""), wire.ModernHeader{ClientID: "raw", ReplyTo: replyTo, RequestKey: wire.NewID()})
+	sendRaw(t, f.SQS(t), reqQ, env)
+	sendRaw(t, f.SQS(t), reqQ, env)
+	if d := receiveRaw(t, f.SQS(t), replyTo); d.Msg == nil {
+		t.Fatalf("reply %s", d.Body)
+	}
+	waitFor(t, "request queue drained", func() bool { return queueDrained(t, f.SQS(t), reqQ) })
+	if n := back.Started("tools/call", "test_simple_text"); n != 1 {
+		t.Errorf("back ran the request sent twice %d times", n)
+	}
+
+	// A listen cancelled through the caller's context reaches the back.
+	ctx, cancel := context.WithCancel(t.Context())
+	acked := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.RoundTrip(ctx, modernReq(t, "l", "subscriptions/listen", map[string]any{"notifications": map[string]any{"toolsListChanged": true}}),
+			func(*jsonrpc.Request) {
+				select {
+				case acked <- struct{}{}:
+				default:
+				}
+			})
+		done <- err
+	}()
+	select {
+	case <-acked:
+	case err := <-done:
+		t.Fatalf("listen ended: %v", err)
+	}
+	cancel()
+	<-done
+	waitFor(t, "the back to see the cancel", func() bool { return back.Cancelled() == 1 })
+}

@@ -193,8 +193,10 @@ func (m *modernServer) request(r received, req *jsonrpc.Request, log *slog.Logge
 	m.mu.Lock()
 	if m.shutdown {
 		m.mu.Unlock()
-		log.Debug("stateless request after close made visible again for other servers")
-		m.s.reader.release(r.receipt)
+		// Left invisible, not released: this process may read the queue a
+		// while longer (open sessions), and releasing would spin the
+		// message through it, using up its receive count.
+		log.Debug("stateless request after close left for another server")
 		return
 	}
 	if c, ok := m.running[key]; ok {
