@@ -553,3 +553,22 @@ func TestStatelessFIFO(t *testing.T) {
 	<-done
 	waitFor(t, "the back to see the cancel", func() bool { return back.Cancelled() == 1 })
 }
+
+// TestStatelessUnknownVersion: a request declaring a version nobody knows
+// (a probe) is not session traffic: it reaches the back, which answers
+// -32022 with the versions it supports.
+func TestStatelessUnknownVersion(t *testing.T) {
+	m := startModern(t, sqs.ServerConfig{}, sqs.ClientConfig{})
+	req := modernReq(t, 1, "tools/list", nil)
+	req.Params = json.RawMessage(strings.Replace(string(req.Params), rpcmsg.ModernVersion, "v999.0.0", 1))
+	resp, err := m.client.RoundTrip(t.Context(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := errCode(t, resp); code != rpcmsg.CodeUnsupportedProtocolVersion {
+		t.Errorf("code %d, want %d: %v", code, rpcmsg.CodeUnsupportedProtocolVersion, resp.Error)
+	}
+	if n := m.back.Started("tools/list"); n != 1 {
+		t.Errorf("back saw the request %d times, want 1", n)
+	}
+}

@@ -105,15 +105,21 @@ func runConformanceNext(t *testing.T, url string) {
 	}
 }
 
-// TestConformanceModernThroughSQS runs the 2026-07-28 conformance suite
-// through `proxy --backend sqs` → fauxqs → `serve --transport sqs` → the Go
-// SDK everything-server.
-func TestConformanceModernThroughSQS(t *testing.T) {
+// TestConformanceModernThroughQueues runs the 2026-07-28 conformance suite
+// through `proxy --backend KIND` → fauxqs → `serve --transport KIND` → the
+// Go SDK everything-server, for sqs and sns-sqs.
+func TestConformanceModernThroughQueues(t *testing.T) {
 	modernChainReady(t)
 	e2eNode(t)
-	c := startAsyncChain(t, testenv.StartFauxqs(t), "sqs", testenv.GoEverythingServer(t))
-	runConformanceNext(t, c.proxy.Base+"/mcp")
-	c.proxy.Stop(t)
+	fq := testenv.StartFauxqs(t)
+	server := testenv.GoEverythingServer(t)
+	for _, kind := range []string{"sqs", "sns-sqs"} {
+		t.Run(kind, func(t *testing.T) {
+			c := startAsyncChain(t, fq, kind, server)
+			runConformanceNext(t, c.proxy.Base+"/mcp")
+			c.proxy.Stop(t)
+		})
+	}
 }
 
 // TestModernServeScaleOut runs two `serve` processes on one request queue
