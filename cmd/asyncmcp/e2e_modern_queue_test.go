@@ -172,3 +172,72 @@ func TestModernServeScaleOut(t *testing.T) {
 	}
 	px.Stop(t)
 }
+
+// TestModernServeKilledMidCall runs two `serve` processes on one queue; the
+// one that takes a slow 2026-07-28 call is killed with SIGKILL (with its
+// children) mid-call: the other runs the call after the visibility timeout,
+// and exactly one answer reaches the client.
+func TestModernServeKilledMidCall(t *testing.T) {
+	modernChainReady(t)
+	fq := testenv.StartFauxqs(t)
+	echo := testenv.EchoServer(t)
+	env := fq.Env()
+	reqQ := fq.CreateQueue(t, "kill-req", nil)
+	respQ := fq.CreateQueue(t, "kill-resp", nil)
+	var serves []*testenv.Process
+	for range 2 {
+		_, p := asyncServe(t, env, "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--visibility-timeout", "2s", "--log-level", "debug", "--", echo)
+		serves = append(serves, p)
+	}
+	px := asyncProxy(t, env, "--backend", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--wait-time", "1s", "--log-level", "debug")
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "kill", Version: "0"}, nil).Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: px.Base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	type result struct {
+		res *mcp.CallToolResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "slow", Arguments: map[string]any{"seconds": 3}})
+		done <- result{res, err}
+	}()
+	victim, survivor := -1, -1
+	deadline := time.Now().Add(time.Minute)
+	for victim < 0 {
+		for i, p := range serves {
+			if strings.Contains(p.Log(), "method=tools/call") {
+				victim, survivor = i, 1-i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no serve process took the call")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(-serves[victim].Cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-serves[victim].Exited()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if text := r.res.Content[0].(*mcp.TextContent).Text; text != "done after 3s" {
+		t.Errorf("answer %q", text)
+	}
+	if n := strings.Count(serves[survivor].Log(), "method=tools/call"); n == 0 {
+		t.Errorf("the surviving serve process did not run the call:\n%s", serves[survivor].Log())
+	}
+	// Give a second answer, if any, the time to arrive before counting:
+	// another call through the same queues comes after it.
+	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "after"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(px.p.Log(), "no longer in flight"); n != 0 {
+		t.Errorf("%d extra answers reached the proxy", n)
+	}
+	px.Stop(t)
+}
