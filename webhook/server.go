@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
@@ -71,6 +72,18 @@ type ServerOptions struct {
 	// HTTPClient makes deliveries. Nil means a client with pooled
 	// connections. Redirects are never followed, whatever client is given.
 	HTTPClient *http.Client
+	// RoundTripper serves stateless (2026-07-28) requests: POSTs without
+	// X-Session-ID that carry X-Request-Key or a modern params._meta; see
+	// "Stateless requests" in docs/webhook-format.md. Nil answers them
+	// with -32022 (HTTP 400), naming the session-based versions.
+	RoundTripper bridge.RoundTripper
+	// ListenTimeout ends a stateless subscriptions/listen with its graceful
+	// result after this long. Zero means DefaultListenTimeout; negative
+	// means never.
+	ListenTimeout time.Duration
+	// MaxStatelessCalls bounds the stateless requests running at once;
+	// beyond it a POST gets HTTP 503. Zero means 1024.
+	MaxStatelessCalls int
 	// Logger receives log lines. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -103,6 +116,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*serverSession
 	byClient map[string]string // client id -> last initialized session
+
+	modern *modernServer
 }
 
 // NewServer returns a Server configured by opts (nil means all defaults).
@@ -142,6 +157,7 @@ func NewServer(opts *ServerOptions) *Server {
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
 	}
+	srv.modern = newModernServer(srv)
 	if o.IdleTimeout > 0 {
 		go srv.expireIdle(o.IdleTimeout)
 	}
@@ -204,6 +220,7 @@ func (s *Server) Close() error {
 		for _, ss := range open {
 			ss.Close()
 		}
+		s.modern.close()
 		s.stop()
 		s.loops.Wait()
 	})
@@ -295,6 +312,10 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if req != nil && req.Method == "initialize" && req.IsCall() {
 		s.serveInitialize(w, r, req, clientID, sid)
+		return
+	}
+	if sid == "" && s.modern.claims(r, msg) {
+		s.modern.serve(w, r, msg, clientID)
 		return
 	}
 

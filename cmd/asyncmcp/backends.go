@@ -49,7 +49,7 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
-	fs.durationVar(&q.listenTimeout, []string{"--listen-timeout"}, g, "end a 2026-07-28 subscriptions/listen with its graceful result after this long (default 1h; negative: never)")
+	fs.durationVar(&q.listenTimeout, []string{"--listen-timeout"}, g, "sqs, sns-sqs, webhook: end a 2026-07-28 subscriptions/listen with its graceful result after this long (default 1h; negative: never)")
 	q.registerCommon(fs, g)
 }
 

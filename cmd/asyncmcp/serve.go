@@ -150,6 +150,8 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		}
 		opts := o.hook.options(log)
 		opts.IdleTimeout = o.queue.idleTimeout
+		opts.RoundTripper, _ = any(cmd).(bridge.RoundTripper)
+		opts.ListenTimeout = o.queue.listenTimeout
 		srv := webhook.NewServer(opts)
 		path := o.hook.path
 		if path == "" {
