@@ -267,3 +267,18 @@ func TestStatelessRejected(t *testing.T) {
 		t.Errorf("back ran %d rejected requests", n)
 	}
 }
+
+// TestStatelessInitializeGoesToBack: an initialize carrying a modern _meta
+// is a stateless request like any other (a modern server answers it -32601,
+// as the conformance suite checks), not the start of a session.
+func TestStatelessInitializeGoesToBack(t *testing.T) {
+	c, back, _ := statelessSetup(t, nil)
+	r, err := c.RoundTrip(t.Context(), statelessReq(t, 1, "initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"}}), nil)
+	var we *jsonrpc.Error
+	if err != nil || r.Error == nil || !errors.As(r.Error, &we) || we.Code != jsonrpc.CodeMethodNotFound {
+		t.Errorf("got %v %v, want -32601 from the back", err, r)
+	}
+	if n := back.Started("initialize"); n != 1 {
+		t.Errorf("back saw initialize %d times", n)
+	}
+}

@@ -310,12 +310,14 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("invalid X-Session-ID %q: want 1-%d visible ASCII characters", sid, maxSessionIDLen))
 		return
 	}
-	if req != nil && req.Method == "initialize" && req.IsCall() {
-		s.serveInitialize(w, r, req, clientID, sid)
+	if sid == "" && s.modern.claims(r, msg) {
+		// Before initialize: one carrying a modern _meta is a stateless
+		// request too (which a modern server answers -32601).
+		s.modern.serve(w, r, msg, clientID)
 		return
 	}
-	if sid == "" && s.modern.claims(r, msg) {
-		s.modern.serve(w, r, msg, clientID)
+	if req != nil && req.Method == "initialize" && req.IsCall() {
+		s.serveInitialize(w, r, req, clientID, sid)
 		return
 	}
 

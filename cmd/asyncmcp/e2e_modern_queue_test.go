@@ -105,15 +105,15 @@ func runConformanceNext(t *testing.T, url string) {
 	}
 }
 
-// TestConformanceModernThroughQueues runs the 2026-07-28 conformance suite
-// through `proxy --backend KIND` → fauxqs → `serve --transport KIND` → the
-// Go SDK everything-server, for sqs and sns-sqs.
-func TestConformanceModernThroughQueues(t *testing.T) {
+// TestConformanceModernAsyncChains runs the 2026-07-28 conformance suite
+// through `proxy --backend KIND` → (fauxqs | webhooks) → `serve --transport
+// KIND` → the Go SDK everything-server, for sqs, sns-sqs and webhook.
+func TestConformanceModernAsyncChains(t *testing.T) {
 	modernChainReady(t)
 	e2eNode(t)
 	fq := testenv.StartFauxqs(t)
 	server := testenv.GoEverythingServer(t)
-	for _, kind := range []string{"sqs", "sns-sqs"} {
+	for _, kind := range []string{"sqs", "sns-sqs", "webhook"} {
 		t.Run(kind, func(t *testing.T) {
 			c := startAsyncChain(t, fq, kind, server)
 			runConformanceNext(t, c.proxy.Base+"/mcp")
