@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -66,13 +65,6 @@ var (
 	errShutdown      = errors.New("server shutting down")
 )
 
-// modernEnvelope reports whether params._meta declares a protocol version
-// that is not a session-based one (2026-07-28, later, or unknown).
-func modernEnvelope(params json.RawMessage) bool {
-	v := rpcmsg.RequestVersion(params)
-	return v != "" && !slices.Contains(rpcmsg.LegacyVersions, v)
-}
-
 // modernServer serves the stateless requests POSTed to a [Server].
 type modernServer struct {
 	s *Server
@@ -101,7 +93,7 @@ func (m *modernServer) claims(r *http.Request, msg jsonrpc.Message) bool {
 		return true
 	}
 	req, ok := msg.(*jsonrpc.Request)
-	return ok && req.IsCall() && modernEnvelope(req.Params)
+	return ok && req.IsCall() && rpcmsg.IsModernEnvelope(req.Params)
 }
 
 // serve answers one stateless POST at once; the request runs on.

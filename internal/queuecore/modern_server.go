@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -54,7 +53,8 @@ var (
 
 // isModernMessage reports whether a received message belongs to a stateless
 // request: it has no SessionId and either carries a RequestKey or is a
-// request with the stateless envelope (see modernEnvelope).
+// request with the stateless envelope (rpcmsg.IsModernEnvelope: any
+// protocol version that is not a session-based one).
 func isModernMessage(d wire.Decoded) bool {
 	if d.SessionID != "" || d.Type != wire.TypeJSONRPC {
 		return false
@@ -63,16 +63,7 @@ func isModernMessage(d wire.Decoded) bool {
 		return true
 	}
 	req, ok := d.Msg.(*jsonrpc.Request)
-	return ok && req.IsCall() && modernEnvelope(req.Params)
-}
-
-// modernEnvelope reports whether params._meta declares a protocol version
-// that is not a session-based one: 2026-07-28, a later one, or one nobody
-// knows (a probe), which the back answers with -32022 rather than the
-// transport taking it for session traffic.
-func modernEnvelope(params json.RawMessage) bool {
-	v := rpcmsg.RequestVersion(params)
-	return v != "" && !slices.Contains(rpcmsg.LegacyVersions, v)
+	return ok && req.IsCall() && rpcmsg.IsModernEnvelope(req.Params)
 }
 
 // modernServer serves the stateless requests arriving on a [Server]'s queue
@@ -195,7 +186,7 @@ func (m *modernServer) request(r received, req *jsonrpc.Request, log *slog.Logge
 		m.reject(r, log, req.ID, err.Code, err.Message)
 		return
 	}
-	if !modernEnvelope(req.Params) {
+	if !rpcmsg.IsModernEnvelope(req.Params) {
 		m.reject(r, log, req.ID, rpcmsg.CodeHeaderMismatch, fmt.Sprintf("RequestKey without SessionId marks a stateless request, but params._meta protocolVersion is %q", rpcmsg.RequestVersion(req.Params)))
 		return
 	}

@@ -1,11 +1,9 @@
 package wire
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -29,17 +27,6 @@ const (
 	// response.
 	AttrSeq = "Seq"
 )
-
-// Keys in params of a modern request that Mcp-Name (the McpName attribute)
-// mirrors, by method.
-var mcpNameParam = map[string]string{
-	"tools/call":     "name",
-	"prompts/get":    "name",
-	"resources/read": "uri",
-	"tasks/get":      "taskId",
-	"tasks/update":   "taskId",
-	"tasks/cancel":   "taskId",
-}
 
 // MethodCancelled is the method of a cancel message.
 const MethodCancelled = "notifications/cancelled"
@@ -142,65 +129,27 @@ func CancelledID(n *jsonrpc.Request) (jsonrpc.ID, bool) {
 	return id, id.IsValid()
 }
 
-// McpNameOf returns the value HTTP sends as Mcp-Name for req: params.name
-// of tools/call and prompts/get, params.uri of resources/read, and
-// params.taskId of tasks/get, tasks/update and tasks/cancel. ok is false for
-// other methods and when the field is absent or not a string.
+// McpNameOf returns the value HTTP sends as Mcp-Name for req (see
+// rpcmsg.ModernName): params.name of tools/call and prompts/get, params.uri
+// of resources/read, params.taskId of tasks/get, tasks/update and
+// tasks/cancel. ok is false for other methods and when the field is absent.
 func McpNameOf(req *jsonrpc.Request) (name string, ok bool) {
-	key, ok := mcpNameParam[req.Method]
-	if !ok {
-		return "", false
-	}
-	var p map[string]json.RawMessage
-	if json.Unmarshal(req.Params, &p) != nil {
-		return "", false
-	}
-	if json.Unmarshal(p[key], &name) != nil {
-		return "", false
-	}
-	return name, true
+	return rpcmsg.ModernName(req.Method, req.Params)
 }
 
 // NeedsMcpName reports whether requests of method carry McpName.
-func NeedsMcpName(method string) bool { _, ok := mcpNameParam[method]; return ok }
-
-const (
-	b64Prefix = "=?base64?"
-	b64Suffix = "?="
-)
+func NeedsMcpName(method string) bool { return rpcmsg.NameField(method) != "" }
 
 // EncodeMcpName encodes a name for the McpName attribute with the rule HTTP
-// uses for Mcp-Name: plain visible ASCII without leading or trailing spaces
-// is sent as is; anything else (and text that looks like the encoded form)
-// is sent as "=?base64?" + standard Base64 of the UTF-8 + "?=".
-func EncodeMcpName(s string) string {
-	plain := !strings.HasPrefix(s, b64Prefix) && strings.TrimSpace(s) == s
-	for i := 0; plain && i < len(s); i++ {
-		plain = s[i] >= 0x20 && s[i] <= 0x7e
-	}
-	if plain {
-		return s
-	}
-	return b64Prefix + base64.StdEncoding.EncodeToString([]byte(s)) + b64Suffix
-}
+// uses for Mcp-Name (rpcmsg.EncodeHeaderValue): plain visible ASCII without
+// leading or trailing blanks is sent as is; anything else (and text that
+// looks like the encoded form) as "=?base64?" + standard Base64 of the
+// UTF-8 + "?=".
+func EncodeMcpName(s string) string { return rpcmsg.EncodeHeaderValue(s) }
 
-// DecodeMcpName reverses [EncodeMcpName]; ok is false for a malformed
-// encoded form.
-func DecodeMcpName(v string) (string, bool) {
-	inner, found := strings.CutPrefix(v, b64Prefix)
-	if !found {
-		return v, true
-	}
-	inner, found = strings.CutSuffix(inner, b64Suffix)
-	if !found {
-		return "", false
-	}
-	b, err := base64.StdEncoding.DecodeString(inner)
-	if err != nil {
-		return "", false
-	}
-	return string(b), true
-}
+// DecodeMcpName reverses [EncodeMcpName] (rpcmsg.DecodeHeaderValue); ok is
+// false for a malformed encoded form or control characters.
+func DecodeMcpName(v string) (string, bool) { return rpcmsg.DecodeHeaderValue(v) }
 
 // ValidRequestKey reports whether k may be a RequestKey: 32 to 128
 // characters from [0-9A-Za-z_-] (asyncmcp sends 32 hex digits).
