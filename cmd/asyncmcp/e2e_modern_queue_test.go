@@ -241,3 +241,31 @@ func TestModernServeKilledMidCall(t *testing.T) {
 	}
 	px.Stop(t)
 }
+
+// TestModernProbingClientThroughSQS: a Go SDK v1.8.0 client with default
+// options (it probes server/discover first) through `proxy --backend sqs` →
+// `serve --transport sqs -- <Go SDK everything-server>` negotiates
+// 2026-07-28 when serve can serve stateless requests, and otherwise falls
+// back cleanly to a 2025-11-25 session (serve answers the probe -32022,
+// naming the session-based versions); tools work either way.
+func TestModernProbingClientThroughSQS(t *testing.T) {
+	_, modern := any(&stdio.Command{}).(bridge.RoundTripper)
+	want := "2025-11-25"
+	if modern {
+		want = "2026-07-28"
+	}
+	c := startAsyncChain(t, testenv.StartFauxqs(t), "sqs", testenv.GoEverythingServer(t))
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "probe", Version: "0"}, nil).Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: c.proxy.Base + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if v := cs.InitializeResult().ProtocolVersion; v != want {
+		t.Errorf("negotiated %q, want %q", v, want)
+	}
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "test_simple_text"})
+	if err != nil || len(res.Content) == 0 {
+		t.Fatalf("tools/call: %v %v", err, res)
+	}
+	c.proxy.Stop(t)
+}
