@@ -106,8 +106,9 @@ func runConformanceNext(t *testing.T, url string) {
 }
 
 // TestConformanceModernAsyncChains runs the 2026-07-28 conformance suite
-// through `proxy --backend KIND` → (fauxqs | webhooks) → `serve --transport
-// KIND` → the Go SDK everything-server, for sqs, sns-sqs and webhook.
+// through `proxy --backend KIND` → (fauxqs | webhooks | HTTP) → `serve
+// --transport KIND` → the Go SDK everything-server, for sqs, sns-sqs,
+// webhook and hybrid.
 func TestConformanceModernAsyncChains(t *testing.T) {
 	modernChainReady(t)
 	e2eNode(t)
@@ -120,6 +121,16 @@ func TestConformanceModernAsyncChains(t *testing.T) {
 			c.proxy.Stop(t)
 		})
 	}
+	t.Run("hybrid", func(t *testing.T) {
+		// Stateless requests are answered on their own HTTP stream; the
+		// webhook tool list (a tool the suite calls) applies to sessions.
+		line, _ := asyncServe(t, nil, "--transport", "hybrid", "--listen", "127.0.0.1:0", "--allow-loopback-webhooks",
+			"--webhook-tools", "test_simple_text", "--", server)
+		base, _, _ := strings.Cut(strings.TrimPrefix(line, "http://"), " ")
+		px := asyncProxy(t, nil, "--backend", "hybrid", "--server-url", "http://"+base)
+		runConformanceNext(t, px.Base+"/mcp")
+		px.Stop(t)
+	})
 }
 
 // TestModernServeScaleOut runs two `serve` processes on one request queue
