@@ -572,3 +572,61 @@ func TestStatelessUnknownVersion(t *testing.T) {
 		t.Errorf("back saw the request %d times, want 1", n)
 	}
 }
+
+// countingStuckBack takes requests and never answers; it counts the
+// requests whose context ended.
+type countingStuckBack struct {
+	mu        sync.Mutex
+	started   int
+	cancelled int
+}
+
+func (b *countingStuckBack) RoundTrip(ctx context.Context, req *jsonrpc.Request, _ func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	b.mu.Lock()
+	b.started++
+	b.mu.Unlock()
+	<-ctx.Done()
+	b.mu.Lock()
+	b.cancelled++
+	b.mu.Unlock()
+	return nil, ctx.Err()
+}
+
+func (b *countingStuckBack) counts() (started, cancelled int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.started, b.cancelled
+}
+
+// TestStatelessTimeoutAndClose: a request unanswered within the client's
+// RequestTimeout gets a JSON-RPC error and is cancelled on the server; a
+// request in flight when the client closes gets an error at once.
+func TestStatelessTimeoutAndClose(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	req := newQueue(t, f, "req", nil)
+	back := &countingStuckBack{}
+	listen(t, f, sqs.ServerConfig{QueueURL: req, RoundTripper: back})
+
+	c := newClient(t, f, sqs.ClientConfig{QueueURL: req, RequestTimeout: 500 * time.Millisecond})
+	resp, err := c.RoundTrip(t.Context(), toolCall(t, 1, "anything", nil, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := errCode(t, resp); code != bridge.CodeServerUnavailable || !strings.Contains(resp.Error.Error(), "no answer") {
+		t.Errorf("timeout answered %v", resp.Error)
+	}
+	waitFor(t, "the server to cancel the timed-out request", func() bool { _, n := back.counts(); return n == 1 })
+
+	c2 := newClient(t, f, sqs.ClientConfig{QueueURL: req})
+	done := make(chan *jsonrpc.Response, 1)
+	go func() {
+		r, _ := c2.RoundTrip(t.Context(), toolCall(t, 2, "anything", nil, ""), nil)
+		done <- r
+	}()
+	waitFor(t, "the server to take the request", func() bool { n, _ := back.counts(); return n == 2 })
+	c2.Close()
+	if r := <-done; r == nil || errCode(t, r) != bridge.CodeServerUnavailable {
+		t.Errorf("request in flight at Close answered %v", r)
+	}
+	waitFor(t, "the server to cancel the request of the closed client", func() bool { _, n := back.counts(); return n == 2 })
+}

@@ -137,6 +137,10 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 	}
 	select {
 	case r := <-p.resp:
+		if r.decoded.Msg == nil {
+			// The client is closing: let the server stop working on it.
+			c.sendCancel(req.ID, key, "client closed")
+		}
 		return c.complete(ctx, p, r)
 	case <-ctx.Done():
 		c.sendCancel(req.ID, key, "request cancelled by the client")
