@@ -361,8 +361,8 @@ func (m *modernServer) cancel(w http.ResponseWriter, r *http.Request, n *jsonrpc
 	writeJSON(w, http.StatusOK, []byte(`{"status":"cancelled"}`))
 }
 
-// close stops accepting stateless requests, cancels those running (their
-// clients get an error delivered) and waits for them.
+// close stops accepting stateless requests and cancels those running
+// (their clients get an error delivered, best effort); wait waits for them.
 func (m *modernServer) close() {
 	m.mu.Lock()
 	m.shutdown = true
@@ -370,5 +370,6 @@ func (m *modernServer) close() {
 		c.cancel(errShutdown)
 	}
 	m.mu.Unlock()
-	m.wg.Wait()
 }
+
+func (m *modernServer) wait() { m.wg.Wait() }

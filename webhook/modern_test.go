@@ -282,3 +282,36 @@ func TestStatelessInitializeGoesToBack(t *testing.T) {
 		t.Errorf("back saw initialize %d times", n)
 	}
 }
+
+// stuckBack takes requests and answers none until their context ends.
+type stuckBack struct{ took chan struct{} }
+
+func (b stuckBack) RoundTrip(ctx context.Context, _ *jsonrpc.Request, _ func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	b.took <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestStatelessServerClose: closing the server cancels a running stateless
+// request and delivers its caller an error instead of leaving it waiting.
+func TestStatelessServerClose(t *testing.T) {
+	back := stuckBack{took: make(chan struct{}, 1)}
+	s, url := startServer(t, &webhook.ServerOptions{AllowLoopback: true, RoundTripper: back})
+	c := webhook.NewClient(&webhook.ClientOptions{ServerURL: url, Logger: quietLogger()})
+	if _, err := c.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	done := make(chan *jsonrpc.Response, 1)
+	go func() {
+		r, _ := c.RoundTrip(t.Context(), statelessReq(t, 1, "tools/list", nil), nil)
+		done <- r
+	}()
+	<-back.took
+	s.Close()
+	r := <-done
+	var we *jsonrpc.Error
+	if r == nil || !errors.As(r.Error, &we) || we.Code != webhook.CodeTransportError || !strings.Contains(we.Message, "shutting down") {
+		t.Errorf("got %v", r)
+	}
+}

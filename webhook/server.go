@@ -223,6 +223,7 @@ func (s *Server) Close() error {
 		s.modern.close()
 		s.stop()
 		s.loops.Wait()
+		s.modern.wait()
 	})
 	return nil
 }
