@@ -274,7 +274,8 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := rpcmsg.Decode(body)
 	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("parse error: %v", err))
+		de, _ := errors.AsType[*rpcmsg.DecodeError](err)
+		s.fail(w, r, http.StatusBadRequest, de.ReplyID(), de.Code, fmt.Sprintf("invalid JSON-RPC message: %v", err))
 		return
 	}
 	var id jsonrpc.ID
