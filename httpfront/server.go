@@ -17,14 +17,12 @@ package httpfront
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -34,6 +32,7 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/httpguard"
 	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -334,68 +333,23 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) 
 }
 
 func (s *Server) originAllowed(origin, host string) bool {
-	for _, o := range s.opts.AllowOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	// Same-origin requests are fine: the page came from this server.
-	if i := strings.Index(origin, "://"); i >= 0 && strings.EqualFold(origin[i+3:], host) {
-		return true
-	}
-	return false
+	return s.guard().OriginAllowed(origin, host)
 }
 
-// hostAllowed applies the Host check: on a loopback listener, loopback
-// names and AllowedHosts pass; on any other listener, every Host passes
-// unless AllowedHosts is set, and then only those do. An entry matches
-// the Host header exactly or its name without the port.
-func (s *Server) hostAllowed(host string) bool {
-	if s.opts.DisableHostCheck || (!s.loopback && len(s.opts.AllowedHosts) == 0) {
-		return true
-	}
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
-	}
-	name = strings.Trim(name, "[]")
-	for _, h := range s.opts.AllowedHosts {
-		if strings.EqualFold(h, host) || strings.EqualFold(strings.Trim(h, "[]"), name) {
-			return true
-		}
-	}
-	if !s.loopback {
-		return false
-	}
-	if strings.EqualFold(name, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(name)
-	return ip != nil && ip.IsLoopback()
+// hostAllowed applies the Host check (see [Options.AllowedHosts]).
+func (s *Server) hostAllowed(host string) bool { return s.guard().HostAllowed(host) }
+
+func (s *Server) guard() *httpguard.Guard {
+	return &httpguard.Guard{Loopback: s.loopback, AllowedHosts: s.opts.AllowedHosts, DisableHostCheck: s.opts.DisableHostCheck,
+		AllowOrigins: s.opts.AllowOrigins, AuthToken: s.opts.AuthToken}
 }
 
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopbackAddr(addr string) bool { return httpguard.IsLoopbackAddr(addr) }
 
 // authorized checks the bearer token in constant time and writes 401 if it
 // is missing or wrong.
 func (ep *endpoint) authorized(w http.ResponseWriter, r *http.Request) bool {
-	want := ep.opts.AuthToken
-	if want == "" {
-		return true
-	}
-	// The scheme name is case-insensitive (RFC 9110 section 11.1).
-	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	if ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1 {
+	if ep.srv.guard().Authorized(r) {
 		return true
 	}
 	ep.srv.log.Warn("refused request: missing or wrong bearer token", "path", r.URL.Path, "remote", r.RemoteAddr)
