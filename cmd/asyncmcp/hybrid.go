@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/hybrid"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 )
@@ -69,8 +70,11 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		Secret:              o.hook.secret,
 		AllowedWebhookHosts: o.hook.allowHosts,
 		AllowLoopback:       o.hook.allowLoopback,
+		AllowPrivate:        o.hook.guard.allowPrivate,
 		Retries:             o.hook.retries,
-		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log},
+		HTTP: httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log,
+			AuthToken: o.hook.guard.token(), AllowedHosts: o.hook.guard.allowedHosts, DisableHostCheck: o.hook.guard.noHostCheck,
+			AllowOrigins: o.hook.guard.allowOrigins},
 		Logger:              log,
 	})
 	srv.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
@@ -86,7 +90,7 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		mux.Handle("/status", srv)
 		handler = mux
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := httplimit.Server(handler, log)
 	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
 	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)

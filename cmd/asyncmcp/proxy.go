@@ -17,6 +17,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/remote"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 )
@@ -80,7 +81,7 @@ func (o *proxyOptions) flags() *flagSet {
 	fs.stringVar(&o.port, []string{"--port"}, "PORT", g, "port to listen on; 0 picks a free port (default 0)")
 	fs.listVar(&o.allowOrigins, []string{"--allow-origin"}, "ORIGIN", g, "allow browser requests from ORIGIN (repeatable; \"*\" for any); CORS is off by default")
 	fs.listVar(&o.exposeHeaders, []string{"--expose-header"}, "HEADER", g, "response header browsers may read (repeatable; default Mcp-Session-Id)")
-	fs.listVar(&o.allowedHosts, []string{"--allowed-host"}, "HOST", g, "extra Host header value accepted on a loopback listener (repeatable)")
+	fs.listVar(&o.allowedHosts, []string{"--allowed-host"}, "HOST", g, "Host header accepted (repeatable): besides loopback names on a loopback listener, the only ones on any other")
 	fs.boolVar(&o.noHostCheck, "--no-host-check", "", g, "turn off DNS-rebinding protection (Host checks) on loopback listeners")
 	fs.boolVar(&o.stateless, "--stateless", "--no-stateless", g, "serve Streamable HTTP without sessions (one child per request)")
 	fs.stringVar(&o.authToken, []string{"--auth-token"}, "TOKEN", g, "require 'Authorization: Bearer TOKEN' (or set ASYNCMCP_AUTH_TOKEN)")
@@ -349,7 +350,7 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 	for _, name := range sortedKeys(backs) {
 		front.Handle(name, backs[name].dialer, backs[name].status)
 	}
-	srv := &http.Server{Handler: front, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := httplimit.Server(front, log)
 	base := "http://" + ln.Addr().String()
 	for _, name := range sortedKeys(backs) {
 		prefix := ""
