@@ -12,8 +12,8 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
-	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/hybrid"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 )
 
@@ -75,7 +75,7 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		HTTP: httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log,
 			AuthToken: o.hook.guard.token(), AllowedHosts: o.hook.guard.allowedHosts, DisableHostCheck: o.hook.guard.noHostCheck,
 			AllowOrigins: o.hook.guard.allowOrigins},
-		Logger:              log,
+		Logger: log,
 	})
 	srv.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
 	var handler http.Handler = srv
