@@ -59,6 +59,11 @@ type headerTransport struct {
 }
 
 func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !sameOriginAsFirst(r) {
+		// A redirect to another host (or from https to http): the
+		// credentials and headers given for the server are not for it.
+		return t.next.RoundTrip(r)
+	}
 	r = r.Clone(r.Context())
 	for k, vs := range t.h {
 		r.Header.Del(k)
@@ -68,6 +73,23 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return t.next.RoundTrip(r)
 }
+
+// sameOriginAsFirst reports whether r, if it follows a redirect, goes to
+// the scheme and host of the request that started the chain.
+func sameOriginAsFirst(r *http.Request) bool {
+	first := r
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first == r || (strings.EqualFold(first.URL.Scheme, r.URL.Scheme) && strings.EqualFold(first.URL.Host, r.URL.Host))
+}
+
+// maxMessageBytes bounds one message read from a remote server: a JSON
+// body, or an SSE event (and so each of its lines).
+const maxMessageBytes = 32 << 20
+
+// errTooLarge reports a message from the remote server over maxMessageBytes.
+var errTooLarge = fmt.Errorf("message from remote server exceeds %d bytes", maxMessageBytes)
 
 // SSE dials a server over the legacy HTTP+SSE transport.
 type SSE struct {
@@ -289,9 +311,12 @@ func (c *streamConn) post(msg jsonrpc.Message, retry404 bool) error {
 		return nil
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMessageBytes+1))
 	if err != nil {
 		return fmt.Errorf("reading response: %w", err)
+	}
+	if len(b) > maxMessageBytes {
+		return fmt.Errorf("reading response to POST %s: %w", c.url, errTooLarge)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -387,6 +412,15 @@ func (c *streamConn) readStream(resp *http.Response, want jsonrpc.ID, isInit boo
 		sr := newSSEReader(resp.Body)
 		for {
 			ev, err := sr.next()
+			if errors.Is(err, errTooLarge) {
+				// Resuming would read the same event again.
+				resp.Body.Close()
+				c.log.Warn("remote server sent an oversized event", "err", err)
+				if want.IsValid() && !got {
+					c.push(&jsonrpc.Response{ID: want, Error: &jsonrpc.Error{Code: -32000, Message: err.Error()}})
+				}
+				return
+			}
 			if err != nil {
 				break
 			}
@@ -523,18 +557,42 @@ type sseEvent struct {
 	data      []byte
 }
 
-type sseReader struct{ br *bufio.Reader }
+// An sseReader reads SSE events of at most max bytes (lines included).
+type sseReader struct {
+	br  *bufio.Reader
+	max int
+}
 
-func newSSEReader(r io.Reader) *sseReader { return &sseReader{bufio.NewReaderSize(r, 64<<10)} }
+func newSSEReader(r io.Reader) *sseReader {
+	return &sseReader{bufio.NewReaderSize(r, 64<<10), maxMessageBytes}
+}
+
+// readLine reads one line of at most max bytes, without keeping more.
+func (s *sseReader) readLine(max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := s.br.ReadSlice('\n')
+		if len(line)+len(frag) > max+2 { // +2: the line ending
+			return nil, errTooLarge
+		}
+		line = append(line, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return line, err
+	}
+}
 
 // next returns the next event, per the SSE format (comments skipped, data
-// lines joined with newlines).
+// lines joined with newlines). An event over the size limit fails with
+// errTooLarge.
 func (s *sseReader) next() (sseEvent, error) {
 	var ev sseEvent
 	var data [][]byte
+	size := 0
 	seen := false
 	for {
-		line, err := s.br.ReadBytes('\n')
+		line, err := s.readLine(s.max - size)
 		if err != nil {
 			return ev, err
 		}
@@ -552,6 +610,7 @@ func (s *sseReader) next() (sseEvent, error) {
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		seen = true
+		size += len(line) + 1 // comments and blank lines between events do not count
 		switch string(field) {
 		case "id":
 			ev.id = string(value)
