@@ -68,6 +68,11 @@ type Options struct {
 	// SessionTimeout closes sessions with no request and no attached stream
 	// for this long; zero means 30 minutes, negative means never.
 	SessionTimeout time.Duration
+	// IdleCloseTimeout closes sooner a session that holds nothing: no client
+	// attached to any of its streams and no request awaiting its answer
+	// (a client that went away without DELETE). Zero means
+	// DefaultIdleCloseTimeout; negative leaves only SessionTimeout.
+	IdleCloseTimeout time.Duration
 	// EventLimit bounds the events kept per session for resumption with
 	// Last-Event-ID; default 1000.
 	EventLimit int
@@ -192,6 +197,19 @@ func (o *Options) maxSessions() int {
 		return o.MaxSessions
 	}
 	return 1000
+}
+
+// DefaultIdleCloseTimeout is the default of [Options.IdleCloseTimeout].
+const DefaultIdleCloseTimeout = 2 * time.Minute
+
+func (o *Options) idleCloseTimeout() time.Duration {
+	switch {
+	case o.IdleCloseTimeout < 0:
+		return 0
+	case o.IdleCloseTimeout == 0:
+		return DefaultIdleCloseTimeout
+	}
+	return o.IdleCloseTimeout
 }
 
 func (o *Options) sessionTimeout() time.Duration {
@@ -431,12 +449,14 @@ func newSessionID() string {
 // and sweeps the sessions' event stores (expired streams, the byte limit
 // of all sessions together), on a timer.
 func (s *Server) sweepIdle() {
-	timeout := s.opts.sessionTimeout()
-	every := min(s.opts.eventTTL()/4, 30*time.Second)
-	if timeout > 0 {
-		every = min(every, timeout/4)
+	timeout, quiet := s.opts.sessionTimeout(), s.opts.idleCloseTimeout()
+	tick := min(s.opts.eventTTL()/4, 30*time.Second)
+	for _, d := range []time.Duration{timeout, quiet} {
+		if d > 0 {
+			tick = min(tick, d/4)
+		}
 	}
-	t := time.NewTicker(max(every, 10*time.Millisecond))
+	t := time.NewTicker(max(tick, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -455,15 +475,17 @@ func (s *Server) sweepIdle() {
 		}
 		s.mu.Unlock()
 		for _, sess := range all {
-			if timeout == 0 || !sess.registered() {
-				continue
+			if !sess.registered() {
+				continue // a stateless session ends with its request
 			}
-			if since := sess.idleSince(); !since.IsZero() && time.Since(since) > timeout {
+			if since := sess.idleSince(); timeout > 0 && !since.IsZero() && time.Since(since) > timeout {
+				idle = append(idle, sess)
+			} else if since := sess.quietSince(); quiet > 0 && !since.IsZero() && time.Since(since) > quiet {
 				idle = append(idle, sess)
 			}
 		}
 		for _, sess := range idle {
-			s.log.Info("closing idle session", "session", sess.id, "idle_timeout", timeout)
+			s.log.Info("closing idle session", "session", sess.id, "session_timeout", timeout, "idle_close", quiet)
 			sess.Close()
 		}
 		s.sweepEvents(all)
