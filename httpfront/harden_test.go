@@ -333,4 +333,22 @@ func TestBodyTimeout(t *testing.T) {
 	}
 }
 
-var _ = context.Background
+// TestCrashToolDoesNotLockOut: a client whose calls make its own server
+// process exit (the echo server's crash tool) does not trip the crash
+// back-off for everyone: other clients still get sessions.
+func TestCrashToolDoesNotLockOut(t *testing.T) {
+	base, _, cmd := startFrontAt(t, "", httpfront.Options{})
+	for range 4 {
+		cs := connect(t, base+"/mcp")
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		callText(ctx, cs, "crash", nil)
+		cancel()
+	}
+	if st := cmd.Status(); st.Crashing {
+		t.Errorf("after one client's crash calls the server is marked crashing: %+v", st)
+	}
+	cs := connect(t, base+"/mcp")
+	if got, err := callText(t.Context(), cs, "echo", map[string]any{"text": "still served"}); err != nil || got != "still served" {
+		t.Errorf("another client after the crashes: %q, %v", got, err)
+	}
+}

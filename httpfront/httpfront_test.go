@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -177,12 +179,23 @@ func TestChildDeath(t *testing.T) {
 	}
 }
 
-// TestStatusShowsCrashLoop: a server that keeps dying makes /status say so.
+// TestStatusShowsCrashLoop: a server that keeps dying as it starts makes
+// /status say so.
 func TestStatusShowsCrashLoop(t *testing.T) {
-	base, _ := startFront(t, httpfront.Options{})
+	script := filepath.Join(t.TempDir(), "dies-at-once")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	front := httpfront.New(srv.Listener.Addr().String(), httpfront.Options{})
+	cmd := &stdio.Command{Path: script}
+	front.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
+	srv.Config.Handler = front
+	srv.Start()
+	t.Cleanup(func() { front.Close(); srv.Close() })
+	base := srv.URL
 	for range 3 {
-		cs := connect(t, base+"/mcp")
-		callText(t.Context(), cs, "crash", nil)
+		post(t, base+"/mcp", initBody).Body.Close()
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
