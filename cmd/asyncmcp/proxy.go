@@ -492,7 +492,7 @@ func (o *proxyOptions) remoteDialer(rawURL, kind string, h http.Header, log *slo
 
 // serveStdio bridges this process's stdin/stdout to one back session.
 func serveStdio(ctx context.Context, d bridge.Dialer, stdin io.ReadCloser, stdout io.WriteCloser, log *slog.Logger) error {
-	l := &stdio.Listener{Reader: stdin, Writer: stdout}
+	l := &stdio.Listener{Reader: stdin, Writer: stdout, Logger: log}
 	front, err := l.Accept(ctx)
 	if err != nil {
 		return err
