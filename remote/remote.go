@@ -373,7 +373,7 @@ func (c *streamConn) reinitialize() error {
 			}
 		}
 	} else {
-		io.Copy(io.Discard, resp.Body)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxMessageBytes))
 	}
 	if initialized != nil {
 		if err := c.post(initialized, false); err != nil {
