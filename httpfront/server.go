@@ -2,6 +2,9 @@
 // over Streamable HTTP (protocol revisions 2025-03-26 to 2025-11-25) and over
 // the legacy HTTP+SSE transport (2024-11-05), at the same time, for one or
 // more named servers, and hands each client session to a [bridge.Dialer].
+// Requests of the stateless revision (2026-07-28) on the same endpoint are
+// served without a session: their headers are checked against their body
+// and each goes to the back's [bridge.RoundTripper] (see modern.go).
 //
 // Messages are forwarded raw, so every method, including ones this package
 // has never heard of (tasks/get, custom methods), crosses unchanged.
@@ -115,7 +118,8 @@ type Options struct {
 	// an [*AdmitError] (403 for any other error) and a JSON-RPC error
 	// carrying the error's text. On success the Admission's Header is added
 	// to the initialize response and its Data kept in the session's
-	// [SessionInfo].
+	// [SessionInfo]. Admit, Divert and Deliver concern sessions only:
+	// 2026-07-28 requests open none and are not shown to them.
 	Admit func(header http.Header, initParams json.RawMessage) (Admission, error)
 }
 
@@ -345,7 +349,7 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) 
 	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"+requestedParamHeaders(r))
 		h.Set("Access-Control-Max-Age", "86400")
 	}
 }

@@ -60,32 +60,32 @@ func TestRedirectDropsCredentials(t *testing.T) {
 }
 
 // TestSSELineCap: an event larger than the reader's limit fails with
-// errTooLarge instead of growing a buffer without end; events within it,
+// errEventTooLarge instead of growing a buffer without end; events within it,
 // and any number of keep-alive comments, are read.
 func TestSSELineCap(t *testing.T) {
 	in := ": keep-alive\n\n" + strings.Repeat(": ping\n", 1000) + "id: 1\ndata: " + strings.Repeat("a", 900) + "\n\n" +
 		"data: " + strings.Repeat("b", 2000) + "\n\n"
-	sr := &sseReader{br: newSSEReader(strings.NewReader(in)).br, max: 1024}
+	sr := newSSEReader(strings.NewReader(in), 1024)
 	ev, err := sr.next()
 	if err != nil || ev.id != "1" || len(ev.data) != 900 {
 		t.Fatalf("first event: %q %d bytes, %v", ev.id, len(ev.data), err)
 	}
-	if _, err := sr.next(); !errors.Is(err, errTooLarge) {
-		t.Fatalf("oversized event: %v, want errTooLarge", err)
+	if _, err := sr.next(); !errors.Is(err, errEventTooLarge) {
+		t.Fatalf("oversized event: %v, want errEventTooLarge", err)
 	}
 	// Several lines that each fit but together do not.
-	sr = &sseReader{br: newSSEReader(strings.NewReader(strings.Repeat("data: "+strings.Repeat("c", 300)+"\n", 5) + "\n")).br, max: 1024}
-	if _, err := sr.next(); !errors.Is(err, errTooLarge) {
-		t.Fatalf("event of many lines over the limit: %v, want errTooLarge", err)
+	sr = newSSEReader(strings.NewReader(strings.Repeat("data: "+strings.Repeat("c", 300)+"\n", 5)+"\n"), 1024)
+	if _, err := sr.next(); !errors.Is(err, errEventTooLarge) {
+		t.Fatalf("event of many lines over the limit: %v, want errEventTooLarge", err)
 	}
 }
 
-// TestOversizedJSONBody: a JSON answer larger than maxMessageBytes ends the
+// TestOversizedJSONBody: a JSON answer larger than the limit ends the
 // call with a JSON-RPC error rather than being read whole.
 func TestOversizedJSONBody(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.Copy(w, io.LimitReader(zeros{}, maxMessageBytes+10))
+		io.Copy(w, io.LimitReader(zeros{}, DefaultMaxMessageBytes+10))
 	}))
 	t.Cleanup(srv.Close)
 	conn, err := (&Streamable{URL: srv.URL}).Dial(context.Background())
@@ -102,8 +102,34 @@ func TestOversizedJSONBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ok := m.(*jsonrpc.Response)
-	if !ok || r.Error == nil || !strings.Contains(r.Error.Error(), fmt.Sprint(maxMessageBytes)) {
+	if !ok || r.Error == nil || !strings.Contains(r.Error.Error(), fmt.Sprint(DefaultMaxMessageBytes)) {
 		t.Errorf("answer to an oversized body: %+v", m)
+	}
+}
+
+// TestOversizedSSEEvent: an SSE event over the limit ends the call with a
+// JSON-RPC error that says so, without trying to resume the same event.
+func TestOversizedSSEEvent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: s_1\ndata: "+strings.Repeat("x", 4096)+"\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	conn, err := (&Streamable{URL: srv.URL, MaxMessageBytes: 1024}).Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	id, _ := jsonrpc.MakeID("big")
+	if err := conn.Write(context.Background(), &jsonrpc.Request{ID: id, Method: "tools/list"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := conn.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := m.(*jsonrpc.Response); !ok || r.Error == nil || !strings.Contains(r.Error.Error(), "exceeds 1024 bytes") {
+		t.Errorf("answer to an oversized event: %+v", m)
 	}
 }
 
@@ -122,7 +148,7 @@ func FuzzSSEReader(f *testing.F) {
 	f.Add([]byte("id: 1\nevent: message\ndata: {\"a\":1}\n\n"))
 	f.Add([]byte(": comment\r\n\r\ndata: x\r\ndata: y\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		sr := &sseReader{br: newSSEReader(bytes.NewReader(in)).br, max: 256}
+		sr := newSSEReader(bytes.NewReader(in), 256)
 		for range len(in) + 1 {
 			ev, err := sr.next()
 			if err != nil {

@@ -84,13 +84,6 @@ func sameOriginAsFirst(r *http.Request) bool {
 	return first == r || (strings.EqualFold(first.URL.Scheme, r.URL.Scheme) && strings.EqualFold(first.URL.Host, r.URL.Host))
 }
 
-// maxMessageBytes bounds one message read from a remote server: a JSON
-// body, or an SSE event (and so each of its lines).
-const maxMessageBytes = 32 << 20
-
-// errTooLarge reports a message from the remote server over maxMessageBytes.
-var errTooLarge = fmt.Errorf("message from remote server exceeds %d bytes", maxMessageBytes)
-
 // SSE dials a server over the legacy HTTP+SSE transport.
 type SSE struct {
 	URL        string
@@ -127,6 +120,12 @@ type Streamable struct {
 	// as a signing secret or a note that the answer comes by another route.
 	// It must not read or close resp.Body.
 	OnResponse func(msg jsonrpc.Message, resp *http.Response)
+	// MaxMessageBytes bounds one message read from the server (a JSON
+	// body or one SSE event); zero means DefaultMaxMessageBytes. A larger
+	// message ends its response stream.
+	MaxMessageBytes int
+
+	params paramCache // x-mcp-header bindings of the tools seen by RoundTrip
 }
 
 // Dial returns a connection; nothing is sent until the first Write.
@@ -145,6 +144,7 @@ func (s *Streamable) Dial(ctx context.Context) (mcp.Connection, error) {
 		hc:       hc,
 		log:      log,
 		onResp:   s.OnResponse,
+		maxMsg:   s.maxMessage(),
 		ctx:      cctx,
 		cancel:   cancel,
 		incoming: make(chan jsonrpc.Message, 64),
@@ -156,6 +156,7 @@ type streamConn struct {
 	hc     *http.Client
 	log    *slog.Logger
 	onResp func(jsonrpc.Message, *http.Response)
+	maxMsg int
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -311,12 +312,12 @@ func (c *streamConn) post(msg jsonrpc.Message, retry404 bool) error {
 		return nil
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMessageBytes+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxMsg)+1))
 	if err != nil {
 		return fmt.Errorf("reading response: %w", err)
 	}
-	if len(b) > maxMessageBytes {
-		return fmt.Errorf("reading response to POST %s: %w", c.url, errTooLarge)
+	if len(b) > c.maxMsg {
+		return fmt.Errorf("reading response: larger than %d bytes", c.maxMsg)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -360,7 +361,7 @@ func (c *streamConn) reinitialize() error {
 	}
 	// Drain the answer: its content was already given to the client once.
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		sr := newSSEReader(resp.Body)
+		sr := newSSEReader(resp.Body, c.maxMsg)
 		for {
 			ev, err := sr.next()
 			if err != nil {
@@ -373,7 +374,7 @@ func (c *streamConn) reinitialize() error {
 			}
 		}
 	} else {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxMessageBytes))
+		io.Copy(io.Discard, io.LimitReader(resp.Body, int64(c.maxMsg)))
 	}
 	if initialized != nil {
 		if err := c.post(initialized, false); err != nil {
@@ -409,15 +410,16 @@ func (c *streamConn) readStream(resp *http.Response, want jsonrpc.ID, isInit boo
 	lastID := ""
 	got := !want.IsValid()
 	for attempt := 0; ; attempt++ {
-		sr := newSSEReader(resp.Body)
+		sr := newSSEReader(resp.Body, c.maxMsg)
 		for {
 			ev, err := sr.next()
-			if errors.Is(err, errTooLarge) {
+			if errors.Is(err, errEventTooLarge) {
 				// Resuming would read the same event again.
 				resp.Body.Close()
-				c.log.Warn("remote server sent an oversized event", "err", err)
+				c.log.Warn("remote server sent an event over the size limit", "limit", c.maxMsg)
 				if want.IsValid() && !got {
-					c.push(&jsonrpc.Response{ID: want, Error: &jsonrpc.Error{Code: -32000, Message: err.Error()}})
+					c.push(&jsonrpc.Response{ID: want, Error: &jsonrpc.Error{Code: -32000,
+						Message: fmt.Sprintf("message from remote server exceeds %d bytes", c.maxMsg)}})
 				}
 				return
 			}
@@ -494,7 +496,7 @@ func (c *streamConn) openGet() {
 			resp, err := c.hc.Do(r)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				attempt = 0
-				sr := newSSEReader(resp.Body)
+				sr := newSSEReader(resp.Body, c.maxMsg)
 				for {
 					ev, err := sr.next()
 					if err != nil {
@@ -557,23 +559,26 @@ type sseEvent struct {
 	data      []byte
 }
 
-// An sseReader reads SSE events of at most max bytes (lines included).
+// sseReader reads SSE events, none larger than max bytes.
 type sseReader struct {
 	br  *bufio.Reader
 	max int
 }
 
-func newSSEReader(r io.Reader) *sseReader {
-	return &sseReader{bufio.NewReaderSize(r, 64<<10), maxMessageBytes}
+func newSSEReader(r io.Reader, max int) *sseReader {
+	return &sseReader{bufio.NewReaderSize(r, 64<<10), max}
 }
 
-// readLine reads one line of at most max bytes, without keeping more.
-func (s *sseReader) readLine(max int) ([]byte, error) {
+// errEventTooLarge ends a stream whose event exceeds the reader's bound.
+var errEventTooLarge = errors.New("SSE event too large")
+
+// readLine reads one line of at most s.max bytes.
+func (s *sseReader) readLine() ([]byte, error) {
 	var line []byte
 	for {
 		frag, err := s.br.ReadSlice('\n')
-		if len(line)+len(frag) > max+2 { // +2: the line ending
-			return nil, errTooLarge
+		if len(line)+len(frag) > s.max {
+			return nil, errEventTooLarge
 		}
 		line = append(line, frag...)
 		if err == bufio.ErrBufferFull {
@@ -584,15 +589,14 @@ func (s *sseReader) readLine(max int) ([]byte, error) {
 }
 
 // next returns the next event, per the SSE format (comments skipped, data
-// lines joined with newlines). An event over the size limit fails with
-// errTooLarge.
+// lines joined with newlines).
 func (s *sseReader) next() (sseEvent, error) {
 	var ev sseEvent
 	var data [][]byte
 	size := 0
 	seen := false
 	for {
-		line, err := s.readLine(s.max - size)
+		line, err := s.readLine()
 		if err != nil {
 			return ev, err
 		}
@@ -610,13 +614,16 @@ func (s *sseReader) next() (sseEvent, error) {
 		field, value, _ := bytes.Cut(line, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		seen = true
-		size += len(line) + 1 // comments and blank lines between events do not count
 		switch string(field) {
 		case "id":
 			ev.id = string(value)
 		case "event":
 			ev.event = string(value)
 		case "data":
+			size += len(value) + 1
+			if size > s.max {
+				return ev, errEventTooLarge
+			}
 			data = append(data, bytes.Clone(value))
 		}
 	}

@@ -33,7 +33,8 @@ const proxyUsage = `Usage:
   asyncmcp proxy [options] --named-server-config FILE
       Serve several stdio servers at /servers/NAME/mcp and /servers/NAME/sse.
   asyncmcp proxy [--transport streamablehttp|sse] [-H KEY VALUE]... URL
-      Let a stdio-only MCP client (Claude Desktop, ...) reach a remote server.
+      Let a stdio-only MCP client (Claude Desktop, ...) reach a remote server
+      (protocol 2026-07-28 requests go as session-less POSTs, concurrently).
   asyncmcp proxy --backend sqs|sns-sqs|webhook|hybrid [--stdio] [options]
       Let standard MCP clients reach a server behind an asynchronous transport.
 
@@ -490,14 +491,18 @@ func (o *proxyOptions) remoteDialer(rawURL, kind string, h http.Header, log *slo
 	return nil, usagef("--transport (\"type\" in a config file): want streamablehttp or sse, got %q", kind)
 }
 
-// serveStdio bridges this process's stdin/stdout to one back session.
+// serveStdio bridges this process's stdin/stdout to one back session. When
+// the back can serve 2026-07-28 requests on their own (it is a
+// bridge.RoundTripper), each such request goes to it as it comes, and only
+// session-based traffic opens a back session.
 func serveStdio(ctx context.Context, d bridge.Dialer, stdin io.ReadCloser, stdout io.WriteCloser, log *slog.Logger) error {
 	l := &stdio.Listener{Reader: stdin, Writer: stdout, Logger: log}
 	front, err := l.Accept(ctx)
 	if err != nil {
 		return err
 	}
-	err = bridge.DialAndPump(ctx, front, d, &bridge.Options{Logger: log})
+	rt, _ := d.(bridge.RoundTripper)
+	err = bridge.ServeConn(ctx, front, rt, d, &bridge.Options{Logger: log})
 	if ctx.Err() != nil {
 		return nil
 	}
