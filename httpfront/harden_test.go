@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
+	"github.com/asyncmcp/asyncmcp-go/remote"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 )
 
@@ -350,5 +352,54 @@ func TestCrashToolDoesNotLockOut(t *testing.T) {
 	cs := connect(t, base+"/mcp")
 	if got, err := callText(t.Context(), cs, "echo", map[string]any{"text": "still served"}); err != nil || got != "still served" {
 		t.Errorf("another client after the crashes: %q, %v", got, err)
+	}
+}
+
+// TestModernLimitAndClose: requests of the stateless revision count against
+// MaxSessions, and one still running when the Server closes gets a
+// JSON-RPC error rather than a stream that just ends.
+func TestModernLimitAndClose(t *testing.T) {
+	up := startModernUpstream(t)
+	srv := httptest.NewUnstartedServer(nil)
+	front := httpfront.New(srv.Listener.Addr().String(), httpfront.Options{MaxSessions: 1})
+	front.Handle("", &remote.Streamable{URL: up.URL}, nil)
+	srv.Config.Handler = front
+	srv.Start()
+	t.Cleanup(func() { front.Close(); srv.Close() })
+	call := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(modernBody("tools/call", map[string]any{"name": "block", "arguments": map[string]any{}})))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", rpcmsg.ModernVersion)
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "block")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := make(chan *http.Response, 1)
+	go func() { first <- call() }()
+	select {
+	case <-up.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the blocking tool never started")
+	}
+	second := call()
+	body := readAll(t, second)
+	if second.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "session limit") {
+		t.Errorf("second modern request with MaxSessions 1: %d %s", second.StatusCode, body)
+	}
+	go front.Close()
+	var resp *http.Response
+	select {
+	case resp = <-first:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no answer to the running request after Close")
+	}
+	body = readAll(t, resp)
+	if !strings.Contains(body, `"id":7`) || !strings.Contains(body, fmt.Sprint(httpfront.CodeShuttingDown)) {
+		t.Errorf("running modern request at Close: %d %s; want a JSON-RPC error for id 7", resp.StatusCode, body)
 	}
 }

@@ -9,6 +9,24 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
+// takeSlot takes one of MaxSessions' slots for a request served without a
+// session, and reports whether there was one; releaseSlot gives it back.
+func (ep *endpoint) takeSlot() bool {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.slots >= ep.opts.maxSessions() {
+		return false
+	}
+	ep.slots++
+	return true
+}
+
+func (ep *endpoint) releaseSlot() {
+	ep.mu.Lock()
+	ep.slots--
+	ep.mu.Unlock()
+}
+
 // CodeShuttingDown is the JSON-RPC error code of the response every
 // request still in flight gets when the Server closes.
 const CodeShuttingDown = -32000

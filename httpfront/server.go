@@ -409,19 +409,13 @@ func (ep *endpoint) forget(s *session) {
 // opened. The limit counts stateless sessions too, and a slot is taken
 // before dialing, so concurrent starts cannot overshoot it.
 func (ep *endpoint) start(ctx context.Context, d bridge.Dialer, legacy bool, version string, register bool) (*session, int, error) {
-	ep.mu.Lock()
-	if ep.slots >= ep.opts.maxSessions() {
-		ep.mu.Unlock()
+	if !ep.takeSlot() {
 		ep.srv.log.Warn("refused session: session limit reached", "server", ep.name, "limit", ep.opts.maxSessions())
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("session limit of %d reached; try again later", ep.opts.maxSessions())
 	}
-	ep.slots++
-	ep.mu.Unlock()
 	back, err := d.Dial(ctx)
 	if err != nil {
-		ep.mu.Lock()
-		ep.slots--
-		ep.mu.Unlock()
+		ep.releaseSlot()
 		ep.srv.log.Error("cannot open back connection", "server", ep.name, "err", err)
 		return nil, http.StatusServiceUnavailable, fmt.Errorf("MCP server unavailable: %s", redactPaths(err.Error()))
 	}
