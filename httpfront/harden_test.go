@@ -19,6 +19,7 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
 	"github.com/asyncmcp/asyncmcp-go/remote"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // startFrontAt is startFront with a listen address of the caller's choice
@@ -402,4 +403,83 @@ func TestModernLimitAndClose(t *testing.T) {
 	if !strings.Contains(body, `"id":7`) || !strings.Contains(body, fmt.Sprint(httpfront.CodeShuttingDown)) {
 		t.Errorf("running modern request at Close: %d %s; want a JSON-RPC error for id 7", resp.StatusCode, body)
 	}
+}
+
+// TestCloseAnswersLegacyAndDiverted: at Close, a request of an HTTP+SSE
+// session and a request whose answer was to leave by Options.Deliver get
+// their JSON-RPC error on the session's stream too.
+func TestCloseAnswersLegacyAndDiverted(t *testing.T) {
+	lastOf := func(t *testing.T, br *bufio.Reader, id string) string {
+		t.Helper()
+		for {
+			line, err := br.ReadString('\n')
+			if d, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok && strings.Contains(d, `"id":`+id) {
+				return d
+			}
+			if err != nil {
+				return ""
+			}
+		}
+	}
+	t.Run("legacy", func(t *testing.T) {
+		base, front, _ := startFrontAt(t, "", httpfront.Options{})
+		resp, err := http.Get(base + "/sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		var endpoint string
+		for endpoint == "" {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+				endpoint = d
+			}
+		}
+		send := func(body string) {
+			r, err := http.Post(base+endpoint, "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+		}
+		send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+		if lastOf(t, br, "1") == "" {
+			t.Fatal("no initialize answer")
+		}
+		send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		send(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":60}}}`)
+		go front.Close()
+		if got := lastOf(t, br, "5"); !strings.Contains(got, fmt.Sprint(httpfront.CodeShuttingDown)) {
+			t.Errorf("legacy stream at Close: %q; want a JSON-RPC error for id 5", got)
+		}
+	})
+	t.Run("diverted", func(t *testing.T) {
+		base, front, _ := startFrontAt(t, "", httpfront.Options{
+			Divert:  func(_ httpfront.SessionInfo, req *jsonrpc.Request) bool { return req.Method == "tools/call" },
+			Deliver: func(context.Context, httpfront.SessionInfo, *jsonrpc.Response) error { return nil },
+		})
+		url := base + "/mcp"
+		sid := initSession(t, url)
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		get, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer get.Body.Close()
+		r := post(t, url, `{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":60}}}`, "Mcp-Session-Id", sid)
+		r.Body.Close()
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("diverted call: %s", r.Status)
+		}
+		go front.Close()
+		if got := lastOf(t, bufio.NewReader(get.Body), "6"); !strings.Contains(got, fmt.Sprint(httpfront.CodeShuttingDown)) {
+			t.Errorf("standalone stream at Close: %q; want a JSON-RPC error for id 6", got)
+		}
+	})
 }

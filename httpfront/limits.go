@@ -130,6 +130,26 @@ func (s *session) failPending(code int64, msg string) {
 		s.finishIfAnsweredLocked(st)
 		st.signal()
 	}
+	// A diverted request's answer would have gone by Options.Deliver; the
+	// error goes where a failed delivery goes, the standalone stream.
+	for id, tok := range s.diverted {
+		data, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: code, Message: msg}})
+		if err != nil {
+			continue
+		}
+		delete(s.diverted, id)
+		delete(s.byProgress, tok)
+		s.appendLocked(s.standalone, data)
+		s.standalone.signal()
+	}
+}
+
+// trackLegacyRequest notes a request of an HTTP+SSE session, whose answer
+// goes on the session's one stream, so that failPending can answer it.
+func (s *session) trackLegacyRequest(id jsonrpc.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byReq[id] = s.standalone
 }
 
 // registered reports whether the session is in its endpoint's table (it is
