@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -91,7 +90,7 @@ func EncodeModern(msg jsonrpc.Message, h ModernHeader) (Envelope, error) {
 		}
 		id := h.RequestID
 		if !id.IsValid() && m.Method == MethodCancelled {
-			id = cancelledID(m.Params)
+			id, _ = rpcmsg.CancelledID(m.Params)
 		}
 		if id.IsValid() {
 			set(AttrRequestID, IDString(id))
@@ -107,27 +106,9 @@ func EncodeModern(msg jsonrpc.Message, h ModernHeader) (Envelope, error) {
 	return Envelope{Body: string(body), Attrs: a, GroupID: h.RequestKey, DedupID: dedup}, nil
 }
 
-// cancelledID returns params.requestId of notifications/cancelled.
-func cancelledID(params json.RawMessage) jsonrpc.ID {
-	var p struct {
-		RequestID any `json:"requestId"`
-	}
-	if json.Unmarshal(params, &p) != nil {
-		return jsonrpc.ID{}
-	}
-	id, err := jsonrpc.MakeID(p.RequestID)
-	if err != nil {
-		return jsonrpc.ID{}
-	}
-	return id
-}
-
 // CancelledID returns params.requestId of a notifications/cancelled
-// message, and false if it has none.
-func CancelledID(n *jsonrpc.Request) (jsonrpc.ID, bool) {
-	id := cancelledID(n.Params)
-	return id, id.IsValid()
-}
+// message, and false if it has none (rpcmsg.CancelledID).
+func CancelledID(n *jsonrpc.Request) (jsonrpc.ID, bool) { return rpcmsg.CancelledID(n.Params) }
 
 // McpNameOf returns the value HTTP sends as Mcp-Name for req (see
 // rpcmsg.ModernName): params.name of tools/call and prompts/get, params.uri
