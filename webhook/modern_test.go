@@ -315,3 +315,11 @@ func TestStatelessServerClose(t *testing.T) {
 		t.Errorf("got %v", r)
 	}
 }
+
+// TestRequestTag checks RequestTag against a value computed outside Go:
+// printf 'asyncmcp-tag:%s' KEY | sha256sum | cut -c1-32.
+func TestRequestTag(t *testing.T) {
+	if got := webhook.RequestTag("9c4e1f2a7b3d4c5e8f60718293a4b5c6"); got != "77cc3833665c22c8c75a22ed8cda05d1" {
+		t.Errorf("RequestTag = %s", got)
+	}
+}
