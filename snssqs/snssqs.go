@@ -171,7 +171,7 @@ type ClientConfig struct {
 	// SNS limit, 256 KiB.
 	MaxMessageBytes int
 	// RequestTimeout bounds how long a stateless request waits for its
-	// answer, as in sqs.ClientConfig.
+	// answer or a notification, as in sqs.ClientConfig.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger

@@ -154,9 +154,10 @@ type ClientConfig struct {
 	Pollers           int
 	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
 	MaxMessageBytes int
-	// RequestTimeout bounds how long a stateless request ([Client.RoundTrip])
-	// waits for its answer, subscriptions/listen excepted; then it is
-	// cancelled and answered with an error. Zero means no bound.
+	// RequestTimeout fails a stateless request ([Client.RoundTrip]) with a
+	// JSON-RPC error, and cancels it at the server, when neither its answer
+	// nor a notification for it arrived for this long (subscriptions/listen
+	// excepted). Zero or negative means no bound.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger

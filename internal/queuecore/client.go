@@ -52,8 +52,9 @@ type ClientConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
-	// RequestTimeout bounds how long a stateless request (RoundTrip) waits
-	// for its answer, subscriptions/listen excepted. Zero means no bound.
+	// RequestTimeout fails a stateless request (RoundTrip) when neither its
+	// answer nor a notification for it arrived for this long (listens
+	// excepted). Zero or negative means no bound.
 	RequestTimeout time.Duration
 	// MaxInFlight bounds the stateless requests awaiting an answer. Zero
 	// means 10000.

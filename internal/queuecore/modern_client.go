@@ -82,9 +82,10 @@ func seqOf(d wire.Decoded) int {
 // request's notifications are passed to notify. When ctx is done it sends a
 // cancel message (notifications/cancelled carrying the RequestKey) and
 // returns ctx.Err(). A request too large for the destination, a failed send,
-// ClientConfig.RequestTimeout passing without an answer (listens excepted)
-// and closing the client are answered with a JSON-RPC error response and a
-// nil error. It implements bridge.RoundTripper.
+// ClientConfig.RequestTimeout passing with neither the answer nor a
+// notification of the request (listens excepted), and closing the client
+// are answered with a JSON-RPC error response and a nil error. It
+// implements bridge.RoundTripper.
 func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
 	if !req.IsCall() {
 		return nil, fmt.Errorf("queue client: RoundTrip needs a request with an id, got notification %s", req.Method)
@@ -129,26 +130,35 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 		log.Error("sending stateless request", "err", err)
 		return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, "MCP server unreachable: "+err.Error()), nil
 	}
+	// The timeout restarts with every notification of the request, so a
+	// long call that reports progress is not cut; listens have none.
 	var timeout <-chan time.Time
+	var timer *time.Timer
 	if cfg.RequestTimeout > 0 && req.Method != "subscriptions/listen" {
-		t := time.NewTimer(cfg.RequestTimeout)
-		defer t.Stop()
-		timeout = t.C
+		timer = time.NewTimer(cfg.RequestTimeout)
+		defer timer.Stop()
+		timeout = timer.C
 	}
-	select {
-	case r := <-p.resp:
-		if r.decoded.Msg == nil {
-			// The client is closing: let the server stop working on it.
-			c.sendCancel(req.ID, key, "client closed")
+	for {
+		select {
+		case r := <-p.resp:
+			if r.decoded.Msg == nil {
+				// The client is closing: let the server stop working on it.
+				c.sendCancel(req.ID, key, "client closed")
+			}
+			return c.complete(ctx, p, r)
+		case <-p.kick:
+			if timer != nil {
+				timer.Reset(cfg.RequestTimeout)
+			}
+		case <-ctx.Done():
+			c.sendCancel(req.ID, key, "request cancelled by the client")
+			return nil, ctx.Err()
+		case <-timeout:
+			log.Warn("no answer nor notification within the request timeout; cancelling", "timeout", cfg.RequestTimeout)
+			c.sendCancel(req.ID, key, "request timed out")
+			return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("no answer from the MCP server within %v", cfg.RequestTimeout)), nil
 		}
-		return c.complete(ctx, p, r)
-	case <-ctx.Done():
-		c.sendCancel(req.ID, key, "request cancelled by the client")
-		return nil, ctx.Err()
-	case <-timeout:
-		log.Warn("no answer within the request timeout; cancelling", "timeout", cfg.RequestTimeout)
-		c.sendCancel(req.ID, key, "request timed out")
-		return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("no answer from the MCP server within %v", cfg.RequestTimeout)), nil
 	}
 }
 
