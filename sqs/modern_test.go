@@ -449,6 +449,16 @@ func TestStatelessRejections(t *testing.T) {
 			t.Errorf("code %d, want %d", code, wire.CodeMessageTooLarge)
 		}
 	})
+	t.Run("response over the server's limit", func(t *testing.T) {
+		// tools/list of the everything-server is far over 4 KiB.
+		resp, err := m.client.RoundTrip(t.Context(), modernReq(t, 3, "tools/list", nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := errCode(t, resp); code != wire.CodeMessageTooLarge || resp.ID.Raw() != float64(3) && resp.ID.Raw() != int64(3) {
+			t.Errorf("got %v for id %v, want %d", resp.Error, resp.ID.Raw(), wire.CodeMessageTooLarge)
+		}
+	})
 	sc := m.f.SQS(t)
 	replyTo := newQueue(t, m.f, "raw-replies", nil)
 	t.Run("McpName differs from the body", func(t *testing.T) {
@@ -472,6 +482,9 @@ func TestStatelessRejections(t *testing.T) {
 	})
 	if n := m.back.Started("tools/call"); n != 0 {
 		t.Errorf("back ran %d rejected requests", n)
+	}
+	if n := m.back.Started("tools/list"); n != 1 {
+		t.Errorf("back ran tools/list %d times, want 1", n)
 	}
 }
 
