@@ -643,3 +643,59 @@ func TestStatelessTimeoutAndClose(t *testing.T) {
 	}
 	waitFor(t, "the server to cancel the request of the closed client", func() bool { _, n := back.counts(); return n == 2 })
 }
+
+// gatedBack holds every request until release is closed, then answers it
+// with an empty result; it counts the requests it took.
+type gatedBack struct {
+	release chan struct{}
+	mu      sync.Mutex
+	took    int
+}
+
+func (b *gatedBack) RoundTrip(ctx context.Context, req *jsonrpc.Request, _ func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	b.mu.Lock()
+	b.took++
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+		return &jsonrpc.Response{ID: req.ID, Result: json.RawMessage(`{"content":[],"resultType":"complete"}`)}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (b *gatedBack) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.took
+}
+
+// TestStatelessLongCallKeepsItsMessage: a call that runs for several
+// visibility timeouts keeps its message hidden (its visibility is
+// extended), so a second server reading the queue never runs it too.
+func TestStatelessLongCallKeepsItsMessage(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	req := newQueue(t, f, "req", nil)
+	release := make(chan struct{})
+	a, b := &gatedBack{release: release}, &gatedBack{release: release}
+	listen(t, f, sqs.ServerConfig{QueueURL: req, VisibilityTimeout: 2 * time.Second, WaitTime: time.Second, RoundTripper: a})
+	listen(t, f, sqs.ServerConfig{QueueURL: req, VisibilityTimeout: 2 * time.Second, WaitTime: time.Second, RoundTripper: b})
+	c := newClient(t, f, sqs.ClientConfig{QueueURL: req})
+	done := make(chan *jsonrpc.Response, 1)
+	go func() {
+		r, _ := c.RoundTrip(t.Context(), toolCall(t, "long", "x", nil, ""), nil)
+		done <- r
+	}()
+	waitFor(t, "a server to take the call", func() bool { return a.count()+b.count() == 1 })
+	// Let the call outlive its visibility timeout several times over: this
+	// wait makes the condition under test, it measures nothing.
+	time.Sleep(5 * time.Second)
+	close(release)
+	if r := <-done; r == nil || r.Error != nil {
+		t.Fatalf("answer %v", r)
+	}
+	if n := a.count() + b.count(); n != 1 {
+		t.Errorf("the call ran %d times", n)
+	}
+	waitFor(t, "request queue drained", func() bool { return queueDrained(t, f.SQS(t), req) })
+}
