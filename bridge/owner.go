@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 )
 
 type ownerKey struct{}
@@ -25,10 +26,15 @@ func OwnerFromContext(ctx context.Context) string {
 
 // AuthOwner derives the owner of a request from its Authorization header
 // value: "" when there is none, else a SHA-256 digest (hex) of it, so that
-// the credential itself is never stored.
+// the credential itself is never stored. The Bearer scheme is matched
+// without regard to case, as HTTP auth schemes are.
 func AuthOwner(authorization string) string {
+	authorization = strings.TrimSpace(authorization)
 	if authorization == "" {
 		return ""
+	}
+	if scheme, token, ok := strings.Cut(authorization, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		authorization = "Bearer " + strings.TrimSpace(token)
 	}
 	sum := sha256.Sum256([]byte("asyncmcp-owner\x00" + authorization))
 	return hex.EncodeToString(sum[:])
