@@ -61,6 +61,19 @@ type Command struct {
 	// slog.Default() is used.
 	Logger *slog.Logger
 
+	// PoolSize is the number of children shared by all callers of
+	// RoundTrip when the server speaks the stateless revision (2026-07-28);
+	// zero means DefaultPoolSize. See pool.go.
+	PoolSize int
+	// ProbeTimeout bounds the era probe (and waits for a pool child to
+	// start or acknowledge a listen); zero means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// MaxInFlight bounds the RoundTrip requests outstanding on one pool
+	// child; zero means DefaultMaxInFlight.
+	MaxInFlight int
+
+	modern modernState // era verdict and pool of shared children (era.go, pool.go)
+
 	mu          sync.Mutex
 	alive       int
 	started     int64
