@@ -194,27 +194,51 @@ func (c *Command) probe(ctx context.Context) (Era, *jsonrpc.Response, error) {
 		c.logger().Info("era probe: the MCP server did not take server/discover; taking it for a legacy server", "err", err)
 		return EraLegacy, nil, nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.probeTimeout())
-	defer cancel()
+	// Read on a goroutine of its own: a child that closed its stdout but
+	// lives on makes Read wait for its exit, which closing it brings.
+	type readResult struct {
+		msg jsonrpc.Message
+		err error
+	}
+	reads := make(chan readResult, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	c.modern.bg.Add(1)
+	go func() {
+		defer c.modern.bg.Done()
+		for {
+			msg, err := conn.Read(context.Background())
+			select {
+			case reads <- readResult{msg, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(c.probeTimeout())
+	defer timer.Stop()
 	for {
-		msg, err := conn.Read(rctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return EraUnknown, nil, fmt.Errorf("era probe: %w", ctx.Err())
-			}
-			if rctx.Err() != nil {
-				c.logger().Info("era probe: no answer to server/discover; taking the MCP server for a legacy server", "timeout", c.probeTimeout())
-			} else {
-				c.logger().Info("era probe: the MCP server ended after server/discover; taking it for a legacy server", "err", err)
-			}
+		var r readResult
+		select {
+		case r = <-reads:
+		case <-ctx.Done():
+			return EraUnknown, nil, fmt.Errorf("era probe: %w", ctx.Err())
+		case <-timer.C:
+			c.logger().Info("era probe: no answer to server/discover; taking the MCP server for a legacy server", "timeout", c.probeTimeout())
 			return EraLegacy, nil, nil
 		}
-		resp, ok := msg.(*jsonrpc.Response)
+		if r.err != nil {
+			c.logger().Info("era probe: the MCP server ended after server/discover; taking it for a legacy server", "err", r.err)
+			return EraLegacy, nil, nil
+		}
+		resp, ok := r.msg.(*jsonrpc.Response)
 		if !ok || resp.ID != id {
 			continue // notifications (logs) and stray messages say nothing about the era
 		}
-		era := classifyDiscover(resp)
-		if era == EraLegacy {
+		if era := classifyDiscover(resp); era == EraLegacy {
 			return EraLegacy, resp, nil
 		}
 		return EraModern, nil, nil

@@ -362,7 +362,7 @@ func (h *hub) ackLocked() {
 		cl.honored = honored.intersect(cl.filter)
 		nf, _ := json.Marshal(cl.honored)
 		params, _ := json.Marshal(map[string]any{
-			"notifications": nf,
+			"notifications": json.RawMessage(nf),
 			"_meta":         map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
 		})
 		cl.notes.push(&jsonrpc.Request{Method: "notifications/subscriptions/acknowledged", Params: params}, len(params))

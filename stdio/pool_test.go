@@ -11,9 +11,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
@@ -326,4 +328,404 @@ func TestPoolManyConcurrentCallers(t *testing.T) {
 		t.Errorf("%d processes started in all (1 era probe + 2 pool children expected)", all.Started)
 	}
 	t.Logf("pool children started: %d; processes started in all: %d", st.Started, c.Status().Started)
+}
+
+// listenResult is what a subscriptions/listen RoundTrip ended with.
+type listenResult struct {
+	resp *jsonrpc.Response
+	err  error
+}
+
+func startListen(t *testing.T, ctx context.Context, c *stdio.Command, id any, filter map[string]any) (*collector, <-chan listenResult) {
+	t.Helper()
+	col := newCollector()
+	done := make(chan listenResult, 1)
+	req := modern(t, id, "subscriptions/listen", map[string]any{"notifications": filter}, nil)
+	go func() {
+		resp, err := c.RoundTrip(ctx, req, col.notify)
+		done <- listenResult{resp, err}
+	}()
+	return col, done
+}
+
+func subscriptionID(n *jsonrpc.Request) string {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	json.Unmarshal(n.Params, &p)
+	return string(p.Meta[rpcmsg.MetaSubscriptionID])
+}
+
+func waitListen(t *testing.T, done <-chan listenResult) listenResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(waitLimit):
+		t.Fatalf("listen did not end within %s", waitLimit)
+	}
+	return listenResult{}
+}
+
+// Two callers listen at once with different filters, through a pool of two
+// children: each gets its own acknowledgement first, then the list changes
+// it asked for, stamped with its own listen id, whichever child they come
+// from.
+func TestListenTwoCallers(t *testing.T) {
+	c := goEverything(t, 2)
+	ctxA, cancelA := context.WithCancel(t.Context())
+	defer cancelA()
+	colA, doneA := startListen(t, ctxA, c, "listen-A", map[string]any{"toolsListChanged": true})
+	colB, doneB := startListen(t, t.Context(), c, 99, map[string]any{"toolsListChanged": true, "promptsListChanged": true})
+
+	isAck := func(n *jsonrpc.Request) bool { return n.Method == "notifications/subscriptions/acknowledged" }
+	ackA := colA.waitFor(t, "acknowledgement for A", isAck)
+	ackB := colB.waitFor(t, "acknowledgement for B", isAck)
+	for name, tc := range map[string]struct {
+		col  *collector
+		ack  *jsonrpc.Request
+		id   string
+		want string
+	}{
+		"A": {colA, ackA, `"listen-A"`, `{"toolsListChanged":true}`},
+		"B": {colB, ackB, `99`, `{"promptsListChanged":true,"toolsListChanged":true}`},
+	} {
+		if first := tc.col.all()[0]; first != tc.ack {
+			t.Errorf("%s: first message %s %s, want the acknowledgement", name, first.Method, first.Params)
+		}
+		if got := subscriptionID(tc.ack); got != tc.id {
+			t.Errorf("%s: acknowledgement subscriptionId %s, want %s", name, got, tc.id)
+		}
+		var p struct {
+			Notifications json.RawMessage `json:"notifications"`
+		}
+		json.Unmarshal(tc.ack.Params, &p)
+		if string(p.Notifications) != tc.want {
+			t.Errorf("%s: honored %s, want %s", name, p.Notifications, tc.want)
+		}
+	}
+
+	// A tool-list change made by a call on one child reaches both listens.
+	resultText(t, roundTrip(t, c, toolCall(t, 1, "test_trigger_tool_change", nil, nil), nil))
+	isTools := func(n *jsonrpc.Request) bool { return n.Method == "notifications/tools/list_changed" }
+	if n := colA.waitFor(t, "tools/list_changed for A", isTools); subscriptionID(n) != `"listen-A"` {
+		t.Errorf("A: list_changed stamped %s", subscriptionID(n))
+	}
+	if n := colB.waitFor(t, "tools/list_changed for B", isTools); subscriptionID(n) != `99` {
+		t.Errorf("B: list_changed stamped %s", subscriptionID(n))
+	}
+	// A prompt-list change reaches only B, which asked for it. The pool fans
+	// a notification out to every listen at once, so once B has it, A
+	// would have it too if it were going to.
+	resultText(t, roundTrip(t, c, toolCall(t, 2, "test_trigger_prompt_change", nil, nil), nil))
+	colB.waitFor(t, "prompts/list_changed for B", func(n *jsonrpc.Request) bool { return n.Method == "notifications/prompts/list_changed" })
+	for _, n := range colA.all() {
+		if n.Method == "notifications/prompts/list_changed" {
+			t.Errorf("A got %s, which it did not ask for", n.Method)
+		}
+	}
+	for name, col := range map[string]*collector{"A": colA, "B": colB} {
+		for _, n := range col.all() {
+			if n.Method == "notifications/progress" || n.Method == "notifications/message" {
+				t.Errorf("%s: %s on a listen stream", name, n.Method)
+			}
+		}
+	}
+	if st := c.ModernStatus(); st.Listens != 2 {
+		t.Errorf("%d listens open, want 2", st.Listens)
+	}
+
+	// A's caller goes away: RoundTrip returns ctx.Err(); B is unaffected.
+	cancelA()
+	if r := waitListen(t, doneA); !errors.Is(r.err, context.Canceled) {
+		t.Errorf("A ended with %v %v, want context.Canceled", r.resp, r.err)
+	}
+	before := len(colB.all())
+	resultText(t, roundTrip(t, c, toolCall(t, 3, "test_trigger_tool_change", nil, nil), nil))
+	colB.waitFor(t, "tools/list_changed for B after A left", func(n *jsonrpc.Request) bool {
+		return isTools(n) && len(colB.all()) > before
+	})
+
+	// Shutdown ends B's listen with the graceful listen result.
+	c.Close()
+	r := waitListen(t, doneB)
+	if r.err != nil || r.resp == nil || r.resp.Error != nil {
+		t.Fatalf("B ended with %v %v", r.resp, r.err)
+	}
+	if r.resp.ID != mustID(t, 99) {
+		t.Errorf("listen result id %v", r.resp.ID.Raw())
+	}
+	var res struct {
+		ResultType string                     `json:"resultType"`
+		Meta       map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(r.resp.Result, &res) != nil || res.ResultType != "complete" || string(res.Meta[rpcmsg.MetaSubscriptionID]) != "99" {
+		t.Errorf("listen result %s", r.resp.Result)
+	}
+}
+
+// A resource subscription reaches only the listen that named the resource.
+func TestListenResourceUpdated(t *testing.T) {
+	c := goEverything(t, 2)
+	const uri = "test://watched-resource"
+	colR, _ := startListen(t, t.Context(), c, "res", map[string]any{"resourceSubscriptions": []string{uri}})
+	colT, _ := startListen(t, t.Context(), c, "tools", map[string]any{"toolsListChanged": true})
+	colR.waitFor(t, "acknowledgement", func(n *jsonrpc.Request) bool { return n.Method == "notifications/subscriptions/acknowledged" })
+	// The server announces an update of the watched resource every 3s.
+	n := colR.waitFor(t, "resources/updated", func(n *jsonrpc.Request) bool { return n.Method == "notifications/resources/updated" })
+	if subscriptionID(n) != `"res"` || !strings.Contains(string(n.Params), uri) {
+		t.Errorf("resources/updated %s", n.Params)
+	}
+	for _, n := range colT.all() {
+		if n.Method == "notifications/resources/updated" {
+			t.Errorf("the tools listen got %s %s", n.Method, n.Params)
+		}
+	}
+}
+
+// waitUntil polls cond until it holds (a guard against deadlock, not a
+// timing assertion).
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, waitLimit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type callResult struct {
+	resp *jsonrpc.Response
+	err  error
+}
+
+func startCall(ctx context.Context, c *stdio.Command, req *jsonrpc.Request, notify func(*jsonrpc.Request)) <-chan callResult {
+	done := make(chan callResult, 1)
+	go func() {
+		resp, err := c.RoundTrip(ctx, req, notify)
+		done <- callResult{resp, err}
+	}()
+	return done
+}
+
+// A slow call does not hold up another on the same child.
+func TestSlowCallDoesNotBlockOthers(t *testing.T) {
+	c := echoServer(t, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	col := newCollector()
+	slow := startCall(ctx, c, toolCall(t, 1, "slow", map[string]any{"seconds": 3600}, "slow-token"), col.notify)
+	col.waitFor(t, "progress from the slow call", func(n *jsonrpc.Request) bool { return n.Method == "notifications/progress" })
+	if got := resultText(t, roundTrip(t, c, toolCall(t, 2, "echo", map[string]any{"text": "fast"}, nil), nil)); got != "fast" {
+		t.Errorf("echo: %q", got)
+	}
+	select {
+	case r := <-slow:
+		t.Fatalf("the slow call ended early: %v %v", r.resp, r.err)
+	default:
+	}
+	if st := c.ModernStatus(); len(st.Children) != 1 || st.Children[0].InFlight != 1 {
+		t.Errorf("status %+v, want one child with the slow call in flight", st)
+	}
+}
+
+// When the caller gives up, RoundTrip returns ctx.Err() and the child gets
+// notifications/cancelled for the request, which stops the tool: the SDK
+// server answers the cancelled request, and that late answer is counted.
+func TestCancellationReachesChild(t *testing.T) {
+	c := echoServer(t, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	col := newCollector()
+	slow := startCall(ctx, c, toolCall(t, 1, "slow", map[string]any{"seconds": 3600}, "tok"), col.notify)
+	col.waitFor(t, "progress", func(n *jsonrpc.Request) bool { return n.Method == "notifications/progress" })
+	cancel()
+	var r callResult
+	select {
+	case r = <-slow:
+	case <-time.After(waitLimit):
+		t.Fatal("RoundTrip did not return after cancel")
+	}
+	if !errors.Is(r.err, context.Canceled) || r.resp != nil {
+		t.Fatalf("cancelled RoundTrip returned %v, %v; want nil, context.Canceled", r.resp, r.err)
+	}
+	if st := c.ModernStatus(); st.Cancelled != 1 {
+		t.Errorf("%d cancellations sent, want 1", st.Cancelled)
+	}
+	// The tool was asked to run for an hour: an answer now means the
+	// child cancelled it.
+	waitUntil(t, "the child's answer to the cancelled request", func() bool { return c.ModernStatus().LateAnswers == 1 })
+	if st := c.ModernStatus(); st.Children[0].InFlight != 0 {
+		t.Errorf("%d requests still in flight", st.Children[0].InFlight)
+	}
+}
+
+// A child killed mid-call fails only its own calls, at once, and is
+// replaced.
+func TestChildKilledMidCall(t *testing.T) {
+	c := echoServer(t, 2)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	resultText(t, roundTrip(t, c, toolCall(t, "warm", "echo", map[string]any{"text": "up"}, nil), nil))
+	waitUntil(t, "two children running", func() bool { return len(c.ModernStatus().Children) == 2 })
+	// Two slow calls: the least-loaded rule puts one on each child.
+	inFlight := func() int {
+		n := 0
+		for _, ch := range c.ModernStatus().Children {
+			n += ch.InFlight
+		}
+		return n
+	}
+	cols := []*collector{newCollector(), newCollector()}
+	var calls []<-chan callResult
+	for i, col := range cols {
+		calls = append(calls, startCall(ctx, c, toolCall(t, fmt.Sprintf("s%d", i), "slow", map[string]any{"seconds": 3600}, fmt.Sprintf("t%d", i)), col.notify))
+		waitUntil(t, "the slow call in flight", func() bool { return inFlight() == i+1 })
+	}
+	for i, col := range cols {
+		col.waitFor(t, fmt.Sprintf("progress of call %d", i), func(n *jsonrpc.Request) bool { return n.Method == "notifications/progress" })
+	}
+	st := c.ModernStatus()
+	if len(st.Children) != 2 || st.Children[0].InFlight != 1 || st.Children[1].InFlight != 1 {
+		t.Fatalf("status %+v: want two children with one call each", st)
+	}
+	victim := st.Children[0].PID
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Exactly one of the calls fails with CodeServerUnavailable; the other
+	// keeps running.
+	var failed callResult
+	var survivor int
+	select {
+	case failed = <-calls[0]:
+		survivor = 1
+	case failed = <-calls[1]:
+		survivor = 0
+	case <-time.After(waitLimit):
+		t.Fatal("no call failed after its child was killed")
+	}
+	if failed.err != nil {
+		t.Fatalf("failed call: err %v, want a JSON-RPC error response", failed.err)
+	}
+	if we := wireError(t, failed.resp); we.Code != bridge.CodeServerUnavailable {
+		t.Errorf("failed call: code %d, want %d (%s)", we.Code, bridge.CodeServerUnavailable, we.Message)
+	}
+	if want := mustID(t, fmt.Sprintf("s%d", 1-survivor)); failed.resp.ID != want {
+		t.Errorf("failed call answered with id %v, want %v", failed.resp.ID.Raw(), want.Raw())
+	}
+	select {
+	case r := <-calls[survivor]:
+		t.Fatalf("the call on the other child ended too: %v %v", r.resp, r.err)
+	default:
+	}
+	// The dead child is replaced, and the pool answers again.
+	waitUntil(t, "a replacement child", func() bool {
+		st := c.ModernStatus()
+		return len(st.Children) == 2 && st.Children[0].PID != victim && st.Children[1].PID != victim
+	})
+	if got := resultText(t, roundTrip(t, c, toolCall(t, 3, "echo", map[string]any{"text": "after"}, nil), nil)); got != "after" {
+		t.Errorf("echo after replacement: %q", got)
+	}
+	if st := c.ModernStatus(); st.Started != 3 {
+		t.Errorf("%d pool children started, want 3 (2 + 1 replacement)", st.Started)
+	}
+	select {
+	case r := <-calls[survivor]:
+		t.Fatalf("the surviving call ended: %v %v", r.resp, r.err)
+	default:
+	}
+}
+
+// The in-flight bound gives a clear error rather than queueing without end.
+func TestMaxInFlight(t *testing.T) {
+	c := echoServer(t, 1)
+	c.MaxInFlight = 1
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	col := newCollector()
+	startCall(ctx, c, toolCall(t, 1, "slow", map[string]any{"seconds": 3600}, "tok"), col.notify)
+	col.waitFor(t, "progress", func(n *jsonrpc.Request) bool { return n.Method == "notifications/progress" })
+	resp := roundTrip(t, c, toolCall(t, 2, "echo", map[string]any{"text": "x"}, nil), nil)
+	we := wireError(t, resp)
+	if we.Code != bridge.CodeServerUnavailable || !strings.Contains(we.Message, "in flight") {
+		t.Errorf("over the bound: %d %q", we.Code, we.Message)
+	}
+}
+
+// server-everything speaks only the session-based revisions: a probing
+// client gets its own answer to server/discover (method not found) with its
+// own id, any other modern request -32022, and sessions still work.
+func TestLegacyChild(t *testing.T) {
+	c := newCommand(t, testenv.Node(t), []string{testenv.ServerEverything(t)}, 2)
+	resp := roundTrip(t, c, modern(t, "probe-7", "server/discover", nil, nil), nil)
+	if we := wireError(t, resp); we.Code != jsonrpc.CodeMethodNotFound {
+		t.Errorf("server/discover: code %d %q, want %d", we.Code, we.Message, jsonrpc.CodeMethodNotFound)
+	}
+	if got := c.ModernStatus().Era; got != "legacy" {
+		t.Errorf("era %q", got)
+	}
+	resp = roundTrip(t, c, toolCall(t, 8, "echo", map[string]any{"message": "hi"}, nil), nil)
+	we := wireError(t, resp)
+	if we.Code != rpcmsg.CodeUnsupportedProtocolVersion {
+		t.Errorf("tools/call: code %d %q, want %d", we.Code, we.Message, rpcmsg.CodeUnsupportedProtocolVersion)
+	}
+	var data struct {
+		Supported []string `json:"supported"`
+		Requested string   `json:"requested"`
+	}
+	if err := json.Unmarshal(we.Data, &data); err != nil || data.Requested != rpcmsg.ModernVersion || strings.Join(data.Supported, ",") != strings.Join(rpcmsg.LegacyVersions, ",") {
+		t.Errorf("-32022 data %s", we.Data)
+	}
+	if st := c.ModernStatus(); st.Started != 0 {
+		t.Errorf("%d pool children started for a legacy server", st.Started)
+	}
+	// A session of the session-based revision, through Dial, as before.
+	conn, err := c.Dial(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	init := &jsonrpc.Request{ID: mustID(t, 1), Method: "initialize", Params: json.RawMessage(`{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}`)}
+	if err := conn.Write(t.Context(), init); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	for {
+		msg, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading the initialize answer: %v", err)
+		}
+		if r, ok := msg.(*jsonrpc.Response); ok {
+			if r.Error != nil || !strings.Contains(string(r.Result), `"protocolVersion":"2025-11-25"`) {
+				t.Errorf("initialize: %v %s", r.Error, r.Result)
+			}
+			break
+		}
+	}
+}
+
+// Servers that exit on an unknown pre-initialize request, or stay silent,
+// are legacy; the probe's child is disposable either way.
+func TestProbeExitOrSilenceMeansLegacy(t *testing.T) {
+	for name, script := range map[string]string{
+		"exits":  `read line; exit 1`,
+		"silent": `while read line; do :; done`,
+		"closes stdout and lives on": `exec cat >/dev/null`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newCommand(t, "/bin/sh", []string{"-c", script}, 1)
+			c.ProbeTimeout = 500 * time.Millisecond
+			era, err := c.Era(t.Context())
+			if err != nil || era != stdio.EraLegacy {
+				t.Fatalf("Era = %v, %v; want legacy", era, err)
+			}
+			resp := roundTrip(t, c, modern(t, 1, "server/discover", nil, nil), nil)
+			if we := wireError(t, resp); we.Code != jsonrpc.CodeMethodNotFound {
+				t.Errorf("server/discover: %d %q", we.Code, we.Message)
+			}
+		})
+	}
 }
