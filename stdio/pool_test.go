@@ -711,8 +711,8 @@ func TestLegacyChild(t *testing.T) {
 // are legacy; the probe's child is disposable either way.
 func TestProbeExitOrSilenceMeansLegacy(t *testing.T) {
 	for name, script := range map[string]string{
-		"exits":  `read line; exit 1`,
-		"silent": `while read line; do :; done`,
+		"exits":                      `read line; exit 1`,
+		"silent":                     `while read line; do :; done`,
 		"closes stdout and lives on": `exec cat >/dev/null`,
 	} {
 		t.Run(name, func(t *testing.T) {
