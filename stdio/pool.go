@@ -535,8 +535,8 @@ type child struct {
 
 func newChild(p *pool, conn mcp.Connection) *child {
 	pid := 0
-	if cc, ok := conn.(*childConn); ok && cc.cmd.Process != nil {
-		pid = cc.cmd.Process.Pid
+	if p, ok := conn.(interface{ Pid() int }); ok {
+		pid = p.Pid()
 	}
 	return &child{
 		p:         p,
