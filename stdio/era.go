@@ -19,7 +19,7 @@ import (
 type Era int
 
 const (
-	// EraUnknown: not probed yet (or the verdict was dropped for a re-probe).
+	// EraUnknown: not probed yet, or the probe reached no verdict.
 	EraUnknown Era = iota
 	// EraLegacy: the session-based revisions only (initialize first).
 	EraLegacy
@@ -87,8 +87,9 @@ func (c *Command) probeTimeout() time.Duration {
 // A DiscoverResult listing a modern version, or a modern error (-32022 whose
 // data.supported lists a modern version, -32020, -32021), means
 // [EraModern]; any other answer, silence for ProbeTimeout, or the child
-// exiting means [EraLegacy]. The verdict is kept, and dropped for a new probe
-// only when the shared children keep failing. Concurrent callers share one
+// exiting means [EraLegacy]. The verdict is kept; when the shared children
+// keep dying young, the pool probes again (keeping the verdict meanwhile)
+// and stops if the server has become a legacy one. Concurrent callers share one
 // probe. Era returns an error, and no verdict, when ctx ends first, when the
 // child cannot be started, or after [Command.Close].
 func (c *Command) Era(ctx context.Context) (Era, error) {
@@ -308,17 +309,4 @@ func (c *Command) legacyAnswer(req *jsonrpc.Request) *jsonrpc.Response {
 		Message: "Unsupported protocol version: the MCP server speaks only the session-based revisions (initialize first)",
 		Data:    data,
 	}}
-}
-
-// dropVerdict forgets a modern verdict so that the next request probes
-// again; it reports whether there was one to drop.
-func (c *Command) dropVerdict(p *pool) bool {
-	m := &c.modern
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pool != p || m.era != EraModern {
-		return false
-	}
-	m.era = EraUnknown
-	return true
 }

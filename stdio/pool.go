@@ -295,7 +295,6 @@ func (p *pool) supervise(slot int) {
 		if err != nil {
 			delay = nextDelay(delay)
 			p.log.Warn("could not start an MCP server process for the pool", "slot", slot, "err", err, "retry_in", delay)
-			p.failed(ctx)
 			continue
 		}
 		ch := newChild(p, conn)
@@ -331,9 +330,9 @@ func nextDelay(d time.Duration) time.Duration {
 	return min(2*d, maxBackoff)
 }
 
-// failed counts a child that died young or did not start; when that keeps
-// happening, the era verdict is checked again: the command may have become
-// a legacy server.
+// failed counts a child that died young; when that keeps happening, the
+// era is probed again (the command may have become a legacy server), with
+// the verdict kept meanwhile. A legacy verdict stops the pool.
 func (p *pool) failed(ctx context.Context) {
 	p.mu.Lock()
 	p.quickFails++
@@ -342,20 +341,28 @@ func (p *pool) failed(ctx context.Context) {
 		p.quickFails = 0
 	}
 	p.mu.Unlock()
-	if !again || !p.c.dropVerdict(p) {
+	if !again {
 		return
 	}
 	p.log.Warn("MCP server processes keep failing; probing the server's era again")
-	era, err := p.c.Era(ctx)
-	if err == nil && era == EraLegacy {
-		p.log.Warn("the MCP server now speaks only the session-based revisions; stopping the pool")
-		p.c.modern.mu.Lock()
-		if p.c.modern.pool == p {
-			p.c.modern.pool = nil
-		}
-		p.c.modern.mu.Unlock()
-		go p.stop("the MCP server no longer speaks the stateless revision")
+	era, answer, err := p.c.probe(ctx)
+	if err != nil {
+		p.log.Warn("could not probe the server's era again; keeping the modern verdict", "err", err)
+		return
 	}
+	if era != EraLegacy {
+		return
+	}
+	m := &p.c.modern
+	m.mu.Lock()
+	if m.pool == p {
+		m.pool = nil
+		m.era = EraLegacy
+		m.discover = answer
+	}
+	m.mu.Unlock()
+	p.log.Warn("the MCP server now speaks only the session-based revisions; stopping the pool")
+	go p.stop("the MCP server no longer speaks the stateless revision")
 }
 
 func (p *pool) add(ch *child) bool {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -375,11 +376,14 @@ func TestListenTwoCallers(t *testing.T) {
 	c := goEverything(t, 2)
 	ctxA, cancelA := context.WithCancel(t.Context())
 	defer cancelA()
-	colA, doneA := startListen(t, ctxA, c, "listen-A", map[string]any{"toolsListChanged": true})
-	colB, doneB := startListen(t, t.Context(), c, 99, map[string]any{"toolsListChanged": true, "promptsListChanged": true})
-
 	isAck := func(n *jsonrpc.Request) bool { return n.Method == "notifications/subscriptions/acknowledged" }
+	colA, doneA := startListen(t, ctxA, c, "listen-A", map[string]any{"toolsListChanged": true})
 	ackA := colA.waitFor(t, "acknowledgement for A", isAck)
+	// B asks for more than A: the pool re-opens its upstream listens with
+	// the union, ending the old ones first (the Go SDK drops every
+	// subscription of a connection when any listen on it ends), and A
+	// keeps receiving.
+	colB, doneB := startListen(t, t.Context(), c, 99, map[string]any{"toolsListChanged": true, "promptsListChanged": true})
 	ackB := colB.waitFor(t, "acknowledgement for B", isAck)
 	for name, tc := range map[string]struct {
 		col  *collector
@@ -727,5 +731,73 @@ func TestProbeExitOrSilenceMeansLegacy(t *testing.T) {
 				t.Errorf("server/discover: %d %q", we.Code, we.Message)
 			}
 		})
+	}
+}
+
+// A child that dies is replaced and its upstream listen opened again: the
+// caller's listen carries on.
+func TestListenSurvivesChildRestart(t *testing.T) {
+	c := goEverything(t, 1)
+	col, done := startListen(t, t.Context(), c, "L", map[string]any{"toolsListChanged": true})
+	col.waitFor(t, "acknowledgement", func(n *jsonrpc.Request) bool { return n.Method == "notifications/subscriptions/acknowledged" })
+	victim := c.ModernStatus().Children[0].PID
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a replacement child", func() bool {
+		st := c.ModernStatus()
+		return len(st.Children) == 1 && st.Children[0].PID != victim
+	})
+	// The listen on the new child may not be open yet when the trigger
+	// runs; trigger until a notification arrives.
+	deadline := time.Now().Add(waitLimit)
+	for i := 0; ; i++ {
+		resultText(t, roundTrip(t, c, toolCall(t, i, "test_trigger_tool_change", nil, nil), nil))
+		if slices.ContainsFunc(col.all(), func(n *jsonrpc.Request) bool { return n.Method == "notifications/tools/list_changed" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tools/list_changed after the restart: %s", describe(col.all()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the listen ended: %v %v", r.resp, r.err)
+	default:
+	}
+	if n := len(slices.DeleteFunc(col.all(), func(n *jsonrpc.Request) bool { return n.Method != "notifications/subscriptions/acknowledged" })); n != 1 {
+		t.Errorf("%d acknowledgements, want 1", n)
+	}
+}
+
+// Children that keep dying make the pool check the era again; the server
+// is still modern, so the pool carries on and serves the next call.
+func TestPoolRecoversFromRepeatedCrashes(t *testing.T) {
+	c := echoServer(t, 1)
+	for i := range 3 {
+		resp := roundTrip(t, c, toolCall(t, i, "crash", nil, nil), nil)
+		if we := wireError(t, resp); we.Code != bridge.CodeServerUnavailable {
+			t.Fatalf("crash %d: code %d %q", i, we.Code, we.Message)
+		}
+	}
+	// The re-probe may find the command in its crash back-off and report
+	// the server unavailable for a while; it must come back.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp := roundTrip(t, c, toolCall(t, 9, "echo", map[string]any{"text": "back"}, nil), nil)
+		if resp.Error == nil {
+			if got := resultText(t, resp); got != "back" {
+				t.Errorf("echo: %q", got)
+			}
+			break
+		}
+		if we := wireError(t, resp); we.Code != bridge.CodeServerUnavailable || time.Now().After(deadline) {
+			t.Fatalf("echo after the crashes: %d %q", we.Code, we.Message)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := c.ModernStatus(); st.Era != "modern" {
+		t.Errorf("era %q after the re-probe", st.Era)
 	}
 }
