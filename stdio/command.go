@@ -39,6 +39,10 @@ const DefaultMaxLineBytes = 16 << 20
 //
 // If children keep dying soon after they start, Dial refuses new sessions for
 // a growing backoff period rather than fork a crashing server in a loop.
+//
+// A Command is also a [bridge.RoundTripper]: requests of the stateless
+// revision (2026-07-28) share a small pool of children instead (see
+// [Command.RoundTrip]), stopped by [Command.Close].
 type Command struct {
 	// Path and Args name the program and its arguments (Args excludes the
 	// program name).
