@@ -41,7 +41,9 @@ const maxNoteBytes = 1 << 20
 // fails only its own requests in flight, at once, with a JSON-RPC error of
 // code [bridge.CodeServerUnavailable], and is replaced (with a growing delay
 // when children keep dying young); so does a request finding every child at
-// MaxInFlight, or no child running within ProbeTimeout.
+// MaxInFlight, or no child running within ProbeTimeout. A request whose
+// _meta names no protocol version gets -32602, one naming a session-based
+// version -32022: neither reaches a shared child.
 //
 // subscriptions/listen is served by the pool itself: it holds one upstream
 // listen per child with the union of the callers' filters, sends each caller
@@ -78,6 +80,9 @@ func (c *Command) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fu
 		}
 		if era == EraLegacy {
 			return c.legacyAnswer(req), nil
+		}
+		if resp := notModern(req); resp != nil {
+			return resp, nil
 		}
 		p, err := c.currentPool()
 		if err != nil {
@@ -193,6 +198,25 @@ func (c *Command) ModernStatus() ModernStatus {
 	s.Listens = len(p.hub.clients)
 	p.hub.mu.Unlock()
 	return s
+}
+
+// notModern answers a request that is not of the stateless revision, which
+// must not reach a shared child (a session-based request would set the
+// era of the child's connection for everyone); nil for a modern request.
+func notModern(req *jsonrpc.Request) *jsonrpc.Response {
+	v := rpcmsg.RequestVersion(req.Params)
+	if v == "" {
+		return invalidParams(req.ID, "Invalid params: _meta must carry "+rpcmsg.MetaProtocolVersion)
+	}
+	if rpcmsg.IsModernVersion(v) {
+		return nil
+	}
+	data, _ := json.Marshal(map[string]any{"supported": []string{rpcmsg.ModernVersion}, "requested": v})
+	return &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{
+		Code:    rpcmsg.CodeUnsupportedProtocolVersion,
+		Message: "Unsupported protocol version: requests without a session must be of the stateless revision; session-based versions start with initialize",
+		Data:    data,
+	}}
 }
 
 func unavailable(id jsonrpc.ID, msg string) *jsonrpc.Response {

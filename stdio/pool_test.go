@@ -801,3 +801,19 @@ func TestPoolRecoversFromRepeatedCrashes(t *testing.T) {
 		t.Errorf("era %q after the re-probe", st.Era)
 	}
 }
+
+// A request that is not of the stateless revision never reaches a shared
+// child: the child's connection would take that era for everyone.
+func TestPoolRefusesSessionRequests(t *testing.T) {
+	c := goEverything(t, 1)
+	resultText(t, roundTrip(t, c, toolCall(t, 1, "test_simple_text", nil, nil), nil))
+	legacy := &jsonrpc.Request{ID: mustID(t, 2), Method: "initialize", Params: json.RawMessage(`{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}`)}
+	if we := wireError(t, roundTrip(t, c, legacy, nil)); we.Code != rpcmsg.CodeUnsupportedProtocolVersion {
+		t.Errorf("session-based request: %d %q", we.Code, we.Message)
+	}
+	bare := &jsonrpc.Request{ID: mustID(t, 3), Method: "tools/list", Params: json.RawMessage(`{}`)}
+	if we := wireError(t, roundTrip(t, c, bare, nil)); we.Code != jsonrpc.CodeInvalidParams {
+		t.Errorf("request without _meta: %d %q", we.Code, we.Message)
+	}
+	resultText(t, roundTrip(t, c, toolCall(t, 4, "test_simple_text", nil, nil), nil))
+}
