@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/modelcontextprotocol/go-sdk v1.8.0
 
+require go.etcd.io/bbolt v1.4.3
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
