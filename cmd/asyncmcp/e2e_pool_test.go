@@ -154,9 +154,18 @@ func TestPoolManyModernClientsThroughProxy(t *testing.T) {
 				errs <- fmt.Errorf("client %d: test_tool_with_progress: %+v %v", i, res, err)
 				return
 			}
-			mu.Lock()
-			got := append([]any(nil), tokens...)
-			mu.Unlock()
+			// The SDK client runs notification handlers on a queue of
+			// their own, so CallTool may return before the handler has
+			// seen the progress that preceded the answer on the wire.
+			var got []any
+			for wait := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				mu.Lock()
+				got = append([]any(nil), tokens...)
+				mu.Unlock()
+				if len(got) >= 3 || time.Now().After(wait) {
+					break
+				}
+			}
 			if len(got) != 3 {
 				errs <- fmt.Errorf("client %d: %d progress notifications, want 3: %v", i, len(got), got)
 			}
