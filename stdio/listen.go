@@ -168,11 +168,7 @@ func (h *hub) closeAll() {
 	defer h.mu.Unlock()
 	h.closed = true
 	for cl := range h.clients {
-		result, _ := json.Marshal(map[string]any{
-			"resultType": "complete",
-			"_meta":      map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
-		})
-		cl.end <- &jsonrpc.Response{ID: cl.id, Result: result}
+		cl.end <- listenResult(cl)
 		delete(h.clients, cl)
 	}
 	for _, ul := range h.byKey {
@@ -344,6 +340,10 @@ func (h *hub) ackLocked() {
 		}
 		var honored subFilter
 		ok, first := true, true
+		if cl.filter.empty() {
+			h.ackClientLocked(cl, subFilter{})
+			continue
+		}
 		for _, ul := range h.live {
 			if ul == nil || !ul.filter.covers(cl.filter) || !(ul.state == upOpen || (ul.state == upClosed && ul.honored.empty())) {
 				ok = false
@@ -358,15 +358,35 @@ func (h *hub) ackLocked() {
 		if !ok {
 			continue
 		}
-		cl.acked = true
-		cl.honored = honored.intersect(cl.filter)
-		nf, _ := json.Marshal(cl.honored)
-		params, _ := json.Marshal(map[string]any{
-			"notifications": json.RawMessage(nf),
-			"_meta":         map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
-		})
-		cl.notes.push(&jsonrpc.Request{Method: "notifications/subscriptions/acknowledged", Params: params}, len(params))
+		h.ackClientLocked(cl, honored.intersect(cl.filter))
 	}
+}
+
+// ackClientLocked sends a caller its acknowledgement. A listen honoring
+// nothing then ends at once with its result, as the Go SDK server ends
+// one: it would never carry anything.
+func (h *hub) ackClientLocked(cl *clientListen, honored subFilter) {
+	cl.acked = true
+	cl.honored = honored
+	nf, _ := json.Marshal(cl.honored)
+	params, _ := json.Marshal(map[string]any{
+		"notifications": json.RawMessage(nf),
+		"_meta":         map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
+	})
+	cl.notes.push(&jsonrpc.Request{Method: "notifications/subscriptions/acknowledged", Params: params}, len(params))
+	if honored.empty() {
+		delete(h.clients, cl)
+		cl.end <- listenResult(cl)
+	}
+}
+
+// listenResult is the graceful end of a caller's listen.
+func listenResult(cl *clientListen) *jsonrpc.Response {
+	result, _ := json.Marshal(map[string]any{
+		"resultType": "complete",
+		"_meta":      map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
+	})
+	return &jsonrpc.Response{ID: cl.id, Result: result}
 }
 
 // response handles a child's answer to an upstream listen; false if upID is

@@ -817,3 +817,31 @@ func TestPoolRefusesSessionRequests(t *testing.T) {
 	}
 	resultText(t, roundTrip(t, c, toolCall(t, 4, "test_simple_text", nil, nil), nil))
 }
+
+// A listen that asks for nothing, or for nothing the server honors, gets
+// its acknowledgement and then its result, as from the server itself.
+func TestListenHonoringNothingEnds(t *testing.T) {
+	c := goEverything(t, 2)
+	for name, filter := range map[string]map[string]any{
+		"empty":       {},
+		"not honored": {"taskIds": []string{"no-such-task"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			col, done := startListen(t, t.Context(), c, name, filter)
+			r := waitListen(t, done)
+			if r.err != nil || r.resp == nil || r.resp.Error != nil {
+				t.Fatalf("listen ended with %v %v", r.resp, r.err)
+			}
+			if !strings.Contains(string(r.resp.Result), `"resultType":"complete"`) {
+				t.Errorf("result %s", r.resp.Result)
+			}
+			notes := col.all()
+			if len(notes) != 1 || notes[0].Method != "notifications/subscriptions/acknowledged" || subscriptionID(notes[0]) != fmt.Sprintf("%q", name) {
+				t.Fatalf("notifications:%s", describe(notes))
+			}
+			if !strings.Contains(string(notes[0].Params), `"notifications":{}`) {
+				t.Errorf("acknowledgement %s", notes[0].Params)
+			}
+		})
+	}
+}
