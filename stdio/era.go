@@ -172,8 +172,11 @@ const probeRequestID = "asyncmcp-era-probe"
 
 // modernEnvelope is the params of a request with nothing but the _meta
 // envelope of the stateless revision.
-var modernEnvelope = json.RawMessage(`{"_meta":{"` + rpcmsg.MetaProtocolVersion + `":"` + rpcmsg.ModernVersion +
-	`","` + rpcmsg.MetaClientCapabilities + `":{},"` + rpcmsg.MetaClientInfo + `":{"name":"asyncmcp","version":"0"}}}`)
+var modernEnvelope = json.RawMessage(`{"_meta":` + string(modernMeta) + `}`)
+
+// modernMeta is the _meta of asyncmcp's own requests to a child.
+var modernMeta = json.RawMessage(`{"` + rpcmsg.MetaProtocolVersion + `":"` + rpcmsg.ModernVersion +
+	`","` + rpcmsg.MetaClientCapabilities + `":{},"` + rpcmsg.MetaClientInfo + `":{"name":"asyncmcp","version":"0"}}`)
 
 // probe runs one disposable child, asks it server/discover and classifies
 // the answer. The child is stopped in the background (Close waits for it).

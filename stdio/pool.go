@@ -208,8 +208,8 @@ func notModern(req *jsonrpc.Request) *jsonrpc.Response {
 	if v == "" {
 		return invalidParams(req.ID, "Invalid params: _meta must carry "+rpcmsg.MetaProtocolVersion)
 	}
-	if rpcmsg.IsModernVersion(v) {
-		return nil
+	if rpcmsg.IsModernEnvelope(req.Params) {
+		return nil // a version the child may not know gets the child's -32022
 	}
 	data, _ := json.Marshal(map[string]any{"supported": []string{rpcmsg.ModernVersion}, "requested": v})
 	return &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{
@@ -249,7 +249,8 @@ type pool struct {
 	stopped    bool
 	quickFails int // consecutive children that died young or did not start
 
-	hub hub
+	hub    hub
+	params toolParams // x-mcp-header bindings of the child's tools
 
 	started, cancelled, late atomic.Int64
 }
@@ -475,6 +476,12 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 	if req.Method == "subscriptions/listen" {
 		return p.hub.listen(ctx, req, notify)
 	}
+	if h := bridge.HeaderFromContext(ctx); h != nil && req.Method == "tools/call" {
+		if resp := p.checkParamHeaders(ctx, req, h); resp != nil {
+			p.log.Info("refused tools/call: Mcp-Param header does not match the arguments", "err", resp.Error)
+			return resp, nil
+		}
+	}
 	cl := &call{
 		clientID: req.ID,
 		token:    progressTokenOf(req.Params),
@@ -519,6 +526,9 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 			deliver()
 		case r := <-cl.resp:
 			deliver()
+			if req.Method == "tools/list" && r.Error == nil {
+				p.params.learn(r.Result)
+			}
 			return r, nil
 		case <-ctx.Done():
 			if ch.forget(cl) {

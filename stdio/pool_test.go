@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -844,4 +845,61 @@ func TestListenHonoringNothingEnds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An HTTP client's Mcp-Param-* headers (handed over in the context) are
+// checked against the arguments with the tool's x-mcp-header schema, which
+// the stdio child never sees; clients that cannot send headers (no header
+// context) are not checked.
+func TestParamHeadersChecked(t *testing.T) {
+	c := goEverything(t, 1)
+	call := func(id int, region any, header string) *jsonrpc.Response {
+		h := http.Header{}
+		if header != "" {
+			h.Set("Mcp-Param-Region", header)
+		}
+		args := map[string]any{}
+		if region != nil {
+			args["region"] = region
+		}
+		ctx, cancel := context.WithTimeout(bridge.WithHeader(t.Context(), h), waitLimit)
+		defer cancel()
+		resp, err := c.RoundTrip(ctx, toolCall(t, id, "test_x_mcp_header", args, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	accept := []struct {
+		region any
+		header string
+	}{
+		{"eu-west", "eu-west"},
+		{"Hello", "=?base64?SGVsbG8=?="},
+		{"=?base64?SGVsbG8=", "=?base64?SGVsbG8="}, // no suffix: literal
+		{nil, ""},
+	}
+	for i, a := range accept {
+		if resp := call(i, a.region, a.header); resp.Error != nil {
+			t.Errorf("region %v, header %q: refused: %v", a.region, a.header, resp.Error)
+		}
+	}
+	reject := []struct {
+		region any
+		header string
+	}{
+		{"eu-west", "us-east"},              // mismatch
+		{"eu-west", ""},                     // missing
+		{nil, "eu-west"},                    // header without argument
+		{"Hello", "=?base64?SGVsbG8?="},     // bad padding
+		{"Hello", "=?base64?SGVs!!!bG8=?="}, // not Base64
+	}
+	for i, r := range reject {
+		resp := call(10+i, r.region, r.header)
+		if we := wireError(t, resp); we.Code != rpcmsg.CodeHeaderMismatch {
+			t.Errorf("region %v, header %q: code %d %q, want %d", r.region, r.header, we.Code, we.Message, rpcmsg.CodeHeaderMismatch)
+		}
+	}
+	// No header context: a stdio or queue client, not checked.
+	resultText(t, roundTrip(t, c, toolCall(t, 30, "test_x_mcp_header", map[string]any{"region": "eu-west"}, nil), nil))
 }
