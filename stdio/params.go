@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -34,10 +35,15 @@ type paramBinding struct {
 
 // toolParams caches the x-mcp-header bindings of the child's tools.
 type toolParams struct {
-	mu       sync.Mutex
-	tools    map[string][]paramBinding
-	fetching chan struct{} // closed when the fetch under way ends
+	mu        sync.Mutex
+	tools     map[string][]paramBinding
+	fetching  chan struct{} // closed when the fetch under way ends
+	fetchedAt time.Time     // of the last fetch, which misses wait out
 }
+
+// refetchAfter spaces out the tools/list fetches that calls of unknown
+// tools cause.
+const refetchAfter = 10 * time.Second
 
 // learn records the bindings of the tools in a tools/list result.
 func (tp *toolParams) learn(result json.RawMessage) {
@@ -99,13 +105,14 @@ func (p *pool) bindings(ctx context.Context, tool string) ([]paramBinding, bool)
 	for attempt := 0; ; attempt++ {
 		tp.mu.Lock()
 		b, ok := tp.tools[tool]
-		if ok || attempt > 0 {
+		wait := tp.fetching
+		if ok || attempt > 0 || (wait == nil && time.Since(tp.fetchedAt) < refetchAfter) {
 			tp.mu.Unlock()
 			return b, ok
 		}
-		wait := tp.fetching
 		if wait == nil {
 			wait = make(chan struct{})
+			tp.fetchedAt = time.Now()
 			tp.fetching = wait
 			tp.mu.Unlock()
 			p.fetchTools(ctx)
