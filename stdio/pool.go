@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -288,9 +289,35 @@ func (p *pool) stop(reason string) {
 	p.hub.closeAll()
 	for _, ch := range children {
 		ch.failAll(reason)
-		go ch.conn.Close()
+		go ch.close()
 	}
 	p.wg.Wait()
+}
+
+// close stops the child. Closing waits for a write in progress, which a
+// child that stopped reading its input would hold for ever: past the
+// stopping steps' time, the child is killed, which ends the write.
+func (ch *child) close() {
+	done := make(chan struct{})
+	go func() {
+		ch.conn.Close()
+		close(done)
+	}()
+	td := ch.p.c.TerminateTimeout
+	if td <= 0 {
+		td = 5 * time.Second
+	}
+	t := time.NewTimer(2*td + time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		if proc, err := os.FindProcess(ch.pid); err == nil && ch.pid > 0 {
+			ch.log.Warn("MCP server process did not stop; killing it")
+			proc.Kill()
+		}
+		<-done
+	}
 }
 
 // supervise keeps one slot of the pool filled with a running child.

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -596,7 +595,7 @@ func TestChildKilledMidCall(t *testing.T) {
 		t.Fatalf("status %+v: want two children with one call each", st)
 	}
 	victim := st.Children[0].PID
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+	if err := kill(victim); err != nil {
 		t.Fatal(err)
 	}
 	// Exactly one of the calls fails with CodeServerUnavailable; the other
@@ -742,7 +741,7 @@ func TestListenSurvivesChildRestart(t *testing.T) {
 	col, done := startListen(t, t.Context(), c, "L", map[string]any{"toolsListChanged": true})
 	col.waitFor(t, "acknowledgement", func(n *jsonrpc.Request) bool { return n.Method == "notifications/subscriptions/acknowledged" })
 	victim := c.ModernStatus().Children[0].PID
-	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+	if err := kill(victim); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "a replacement child", func() bool {
@@ -902,4 +901,13 @@ func TestParamHeadersChecked(t *testing.T) {
 	}
 	// No header context: a stdio or queue client, not checked.
 	resultText(t, roundTrip(t, c, toolCall(t, 30, "test_x_mcp_header", map[string]any{"region": "eu-west"}, nil), nil))
+}
+
+// kill ends a process at once.
+func kill(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
 }
