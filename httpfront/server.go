@@ -243,7 +243,7 @@ type Server struct {
 	// sweepNow asks the sweeper for an early pass (buffered, one pending
 	// request is enough): a session that finds the events of all sessions
 	// over the total limit cannot trim the others under its own lock.
-	sweepNow chan struct{}
+	sweepNow  chan struct{}
 	closeOnce sync.Once
 
 	eventBytes atomic.Int64 // bytes of the events held by all open sessions
