@@ -275,3 +275,49 @@ func TestStorePerOwnerLimit(t *testing.T) {
 		}
 	}
 }
+
+// List pages through one owner's live tasks, in id order, and only theirs.
+func TestStoreList(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), StoreOptions{})
+	want := map[string]bool{}
+	for range 5 {
+		r := newRecord("o", `{}`, time.Hour)
+		if err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+		want[r.ID] = true
+	}
+	for _, r := range []*Record{newRecord("p", `{}`, time.Hour), newRecord("o", `{}`, time.Millisecond)} {
+		if err := s.Create(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.skew.Store(int64(time.Second)) // the short one has expired
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		recs, next, err := s.List("o", cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 2 || pages > 5 {
+			t.Fatalf("page of %d tasks, or too many pages", len(recs))
+		}
+		for _, r := range recs {
+			got = append(got, r.ID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %d tasks, want %d: %v", len(got), len(want), got)
+	}
+	for i, id := range got {
+		if !want[id] || (i > 0 && got[i-1] >= id) {
+			t.Errorf("listed %v: not the owner's live tasks in id order", got)
+			break
+		}
+	}
+}
