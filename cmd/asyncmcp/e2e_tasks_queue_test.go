@@ -23,25 +23,42 @@ import (
 // returns the completed result, from the answer that arrived on the
 // response queue after the restart. The tool ran exactly once (the fixture
 // logs each start to a file). The same holds for a graceful stop (SIGTERM):
-// the proxy then leaves the call running at the server (no cancel).
+// the proxy then leaves the call running at the server (no cancel); and for
+// the SNS+SQS back, whose answers are published to the response topic.
 func TestTaskSurvivesProxyKill(t *testing.T) {
 	queueChainResumes(t)
 	fq := testenv.StartFauxqs(t)
-	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) { taskSurvivesProxyStop(t, fq, sig) })
+	for _, tc := range []struct {
+		kind string
+		sig  syscall.Signal
+	}{{"sqs", syscall.SIGKILL}, {"sqs", syscall.SIGTERM}, {"sns-sqs", syscall.SIGKILL}} {
+		t.Run(tc.kind+"/"+tc.sig.String(), func(t *testing.T) { taskSurvivesProxyStop(t, fq, tc.kind, tc.sig) })
 	}
 }
 
-func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, sig syscall.Signal) {
+func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, sig syscall.Signal) {
 	env := fq.Env()
-	name := "taskstop" + strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
-	reqQ := fq.CreateQueue(t, name+"-req", nil)
-	respQ := fq.CreateQueue(t, name+"-resp", nil)
+	name := "taskstop" + strings.ReplaceAll(kind, "-", "") + strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
 	runs := filepath.Join(t.TempDir(), "runs")
-	asyncServe(t, env, "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--",
-		testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio", "-runs", runs)
-	proxyArgs := []string{"--backend", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--wait-time", "1s",
-		"--tasks", "slow_compute", "--state-dir", t.TempDir(), "--log-level", "debug"}
+	fixture := []string{"--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio", "-runs", runs}
+	respQ := fq.CreateQueue(t, name+"-resp", nil)
+	var back []string
+	switch kind {
+	case "sqs":
+		reqQ := fq.CreateQueue(t, name+"-req", nil)
+		asyncServe(t, env, append([]string{"--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s"}, fixture...)...)
+		back = []string{"--backend", "sqs", "--queue-url", reqQ}
+	case "sns-sqs":
+		reqTopic := fq.CreateTopic(t, name+"-req")
+		serverQ := fq.CreateQueue(t, name+"-server", nil)
+		fq.Subscribe(t, reqTopic, serverQ, false, "")
+		respTopic := fq.CreateTopic(t, name+"-resp")
+		fq.Subscribe(t, respTopic, respQ, false, "")
+		asyncServe(t, env, append([]string{"--transport", "sns-sqs", "--queue-url", serverQ, "--wait-time", "1s"}, fixture...)...)
+		back = []string{"--backend", "sns-sqs", "--topic-arn", reqTopic, "--response-topic-arn", respTopic}
+	}
+	proxyArgs := append(back, "--response-queue-url", respQ, "--wait-time", "1s",
+		"--tasks", "slow_compute", "--state-dir", t.TempDir(), "--log-level", "debug")
 	px := asyncProxy(t, env, proxyArgs...)
 	const auth = "Bearer kill-test"
 	id := e2eCreateTask(t, px.Base+"/mcp", auth, 6, "survivor")
