@@ -73,16 +73,19 @@ func BenchmarkProxyModern(b *testing.B) {
 	w := os.Stdout
 	fmt.Fprintf(w, "\nmodern (%s) tools/call echo, %d clients with one call in flight each, %d rounds, sides interleaved\n",
 		rpcmsg.ModernVersion, sessions, round)
-	fmt.Fprintf(w, "%-16s %8s %9s %9s %9s %10s %18s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct", "server CPU us/call")
+	fmt.Fprintf(w, "%-16s %8s %9s %9s %9s %10s %18s %14s\n", "side", "calls", "calls/s", "p50 ms", "p99 ms", "x direct",
+		"server CPU us/call", "of which proc")
 	for i, s := range sides {
 		r := results[i]
-		cpu := "n/a"
+		cpu, own := "n/a", "n/a"
 		if r.cpuPerCall > 0 {
 			cpu = fmt.Sprintf("%.0f", float64(r.cpuPerCall)/float64(time.Microsecond))
+			own = fmt.Sprintf("%.0f", float64(r.ownPerCall)/float64(time.Microsecond))
 		}
-		fmt.Fprintf(w, "%-16s %8d %9.0f %9.3f %9.3f %9.2fx %18s\n", s.name, r.calls, r.throughput(),
-			ms(r.p50), ms(r.p99), r.throughput()/base.throughput(), cpu)
+		fmt.Fprintf(w, "%-16s %8d %9.0f %9.3f %9.3f %9.2fx %18s %14s\n", s.name, r.calls, r.throughput(),
+			ms(r.p50), ms(r.p99), r.throughput()/base.throughput(), cpu, own)
 	}
+	fmt.Fprintln(w, "(server CPU: the server process with its children, from /proc; \"of which proc\": the proxy or direct server process alone, the rest is stdio children)")
 	fmt.Fprintf(w, "asyncmcp proxy (modern, pooled): %.2fx the direct stateless throughput (target >= 0.9x)\n\n",
 		results[1].throughput()/base.throughput())
 }
