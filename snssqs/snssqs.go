@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package snssqs carries MCP sessions over Amazon SNS topics fanning into SQS
 // queues.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sqs carries MCP sessions over Amazon SQS queues.
 //
 // The server side, [Listen], reads one request queue and yields one

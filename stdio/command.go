@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package stdio carries MCP over standard input and output: [Command] runs an
 // MCP server as a child process (a back), and [Listener] serves the one client
 // session that reaches this process on its own stdin and stdout (a front).

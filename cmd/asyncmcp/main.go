@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command asyncmcp bridges Model Context Protocol transports: it exposes a
 // stdio MCP server over Streamable HTTP and SSE, connects stdio-only clients
 // to remote servers, and carries MCP over queues, topics and webhooks.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package queuecore is the shared core of the sqs and snssqs transports: the
 // long-polling receive loop, batched deletes and visibility extension, the
 // server side that turns one request queue into many MCP sessions, and the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testenv provides the real peers that asyncmcp-go tests run
 // against: the fauxqs SQS/SNS emulator, a Node 22 toolchain with the MCP
 // TypeScript SDK, server-everything and the conformance CLI, and the Go MCP

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package wire defines how MCP messages are carried by SQS and SNS messages:
 // the message body is the JSON-RPC message, and routing facts ride in message
 // attributes. It is shared by the sqs and snssqs transports and specified in
