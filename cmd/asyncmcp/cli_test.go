@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,7 +146,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	var childPID int
 	fmt.Sscan(res.Content[0].(*mcp.TextContent).Text, &childPID)
-	p.Cmd.Process.Signal(syscall.SIGTERM)
+	testenv.Terminate(p.Cmd.Process)
 	select {
 	case <-p.Exited():
 	case <-time.After(20 * time.Second):
@@ -156,7 +155,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := p.Err(); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if err := syscall.Kill(childPID, 0); err == nil {
+	if testenv.ProcessAlive(childPID) {
 		t.Errorf("child %d still running after the proxy exited", childPID)
 	}
 }
