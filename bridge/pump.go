@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -22,8 +23,10 @@ const CodeServerUnavailable = -32000
 
 // Options configures [Serve] and [Pump]. The zero value is ready to use.
 type Options struct {
-	// Logger receives one line per session start and end and per failure.
-	// If nil, slog.Default() is used.
+	// Logger receives one line per session start and end (info), one per
+	// failure (warn or error), and one per finished request (debug: keys
+	// session, method, id, outcome, duration, and code for errors). If nil,
+	// slog.Default() is used.
 	Logger *slog.Logger
 }
 
@@ -113,8 +116,22 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 
 	var (
 		mu       sync.Mutex
-		inflight = map[jsonrpc.ID]bool{} // client requests awaiting an answer from the back
+		inflight = map[jsonrpc.ID]call{} // client requests awaiting an answer from the back
 	)
+	started := time.Now()
+	log.Info("session started")
+	// finished logs one line per answered request; call with mu held and
+	// after removing the request from inflight.
+	finished := func(id jsonrpc.ID, c call, outcome string, code int64) {
+		if !log.Enabled(ctx, slog.LevelDebug) {
+			return
+		}
+		args := []any{"method", c.method, "id", id.Raw(), "outcome", outcome, "duration", time.Since(c.start)}
+		if code != 0 {
+			args = append(args, "code", code)
+		}
+		log.Debug("request finished", args...)
+	}
 	backErr := make(chan error, 2)
 	frontErr := make(chan error, 2)
 
@@ -130,20 +147,26 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			isCall = isCall && req.IsCall()
 			if isCall {
 				mu.Lock()
-				inflight[req.ID] = true
+				inflight[req.ID] = call{method: req.Method, start: time.Now()}
 				mu.Unlock()
 			} else if req != nil && req.Method == "notifications/cancelled" {
 				// The server will not answer a cancelled request.
 				if id, ok := rpcmsg.CancelledID(req.Params); ok {
 					mu.Lock()
-					delete(inflight, id)
+					if c, ok := inflight[id]; ok {
+						delete(inflight, id)
+						finished(id, c, "cancelled", 0)
+					}
 					mu.Unlock()
 				}
 			}
 			if err := back.Write(ctx, msg); err != nil {
 				if isCall {
 					mu.Lock()
-					delete(inflight, req.ID)
+					if c, ok := inflight[req.ID]; ok {
+						delete(inflight, req.ID)
+						finished(req.ID, c, "unavailable", CodeServerUnavailable)
+					}
 					mu.Unlock()
 					front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
 				}
@@ -163,7 +186,14 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			}
 			if resp, ok := msg.(*jsonrpc.Response); ok {
 				mu.Lock()
-				delete(inflight, resp.ID)
+				if c, ok := inflight[resp.ID]; ok {
+					delete(inflight, resp.ID)
+					outcome, code := "ok", int64(0)
+					if resp.Error != nil {
+						outcome, code = "error", errorCode(resp.Error)
+					}
+					finished(resp.ID, c, outcome, code)
+				}
 				mu.Unlock()
 			}
 			if err := front.Write(ctx, msg); err != nil {
@@ -178,6 +208,13 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 	}()
 
 	var result error
+	defer func() {
+		reason := "ended"
+		if result != nil {
+			reason = result.Error()
+		}
+		log.Info("session ended", "reason", reason, "duration", time.Since(started))
+	}()
 	select {
 	case err := <-frontErr:
 		// The client went away or the session was closed: stop the back.
@@ -197,8 +234,9 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			msg := fmt.Sprintf("MCP server unavailable: %v", err)
 			mu.Lock()
 			ids := make([]jsonrpc.ID, 0, len(inflight))
-			for id := range inflight {
+			for id, c := range inflight {
 				ids = append(ids, id)
+				finished(id, c, "unavailable", CodeServerUnavailable)
 			}
 			clear(inflight)
 			mu.Unlock()
@@ -213,6 +251,21 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 		front.Close()
 	}
 	return result
+}
+
+// call is a client request waiting for its answer.
+type call struct {
+	method string
+	start  time.Time
+}
+
+// errorCode returns the JSON-RPC code of a response error, or 0.
+func errorCode(err error) int64 {
+	var werr *jsonrpc.Error
+	if errors.As(err, &werr) {
+		return werr.Code
+	}
+	return 0
 }
 
 func isEOF(err error) bool {

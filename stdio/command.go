@@ -295,7 +295,7 @@ func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, lo
 	}
 	if deliberate {
 		c.crashes = 0
-		log.Debug("MCP server stopped", "status", c.lastExit)
+		log.Info("MCP server stopped", "status", c.lastExit)
 		return
 	}
 	log.Warn("MCP server exited on its own", "status", c.lastExit)

@@ -85,7 +85,7 @@ type webhookServerFlags struct {
 }
 
 func (w *webhookServerFlags) register(fs *flagSet, g string) {
-	fs.stringVar(&w.listen, []string{"--listen"}, "ADDR", g, "address to serve on, e.g. 127.0.0.1:8000")
+	fs.stringVar(&w.listen, []string{"--listen"}, "ADDR", g, "address to serve on, e.g. 127.0.0.1:8000 (default from PORT and HOST in the environment)")
 	fs.stringVar(&w.path, []string{"--path"}, "PATH", g, "path of the endpoint (default /mcp/request for webhook, /mcp for hybrid)")
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "sign deliveries with this shared secret (default: a fresh secret per session, sent to the client at initialize)")
 	fs.listVar(&w.allowHosts, []string{"--allow-webhook-host"}, "HOST", g, "deliver only to webhook URLs on HOST (repeatable; host, host:port, *.example.com or *)")
@@ -144,7 +144,10 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		return bridge.Serve(ctx, l, cmd, &bridge.Options{Logger: log})
 	case "webhook":
 		if o.hook.listen == "" {
-			return usagef("--transport webhook needs --listen ADDR")
+			o.hook.listen = listenFromEnv()
+		}
+		if o.hook.listen == "" {
+			return usagef("--transport webhook needs --listen ADDR (or PORT and HOST in the environment)")
 		}
 		opts := o.hook.options(log)
 		opts.IdleTimeout = o.queue.idleTimeout
