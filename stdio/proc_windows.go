@@ -12,20 +12,20 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// A procTree is a started child and whatever it spawns. On Windows it is a
+// A sysTree is a started child and whatever it spawns. On Windows it is a
 // job object: the child is created suspended, put in a new job, then
 // resumed, so every process it starts belongs to the job too. The job is
 // created with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: when this process exits,
 // even when it is killed, the system closes its handle to the job and ends
 // every process in it.
-type procTree struct {
+type sysTree struct {
 	job windows.Handle
 }
 
-func startTree(cmd *exec.Cmd) (*procTree, error) {
+func startSysTree(cmd *exec.Cmd) (sysTree, error) {
 	job, err := windows.CreateJobObject(nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("creating job object: %w", err)
+		return sysTree{}, fmt.Errorf("creating job object: %w", err)
 	}
 	info := windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION{
 		BasicLimitInformation: windows.JOBOBJECT_BASIC_LIMIT_INFORMATION{
@@ -35,7 +35,7 @@ func startTree(cmd *exec.Cmd) (*procTree, error) {
 	if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation,
 		uintptr(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info))); err != nil {
 		windows.CloseHandle(job)
-		return nil, fmt.Errorf("configuring job object: %w", err)
+		return sysTree{}, fmt.Errorf("configuring job object: %w", err)
 	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
@@ -43,15 +43,15 @@ func startTree(cmd *exec.Cmd) (*procTree, error) {
 	cmd.SysProcAttr.CreationFlags |= windows.CREATE_SUSPENDED
 	if err := cmd.Start(); err != nil {
 		windows.CloseHandle(job)
-		return nil, err
+		return sysTree{}, err
 	}
 	if err := assignAndResume(job, uint32(cmd.Process.Pid)); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		windows.CloseHandle(job)
-		return nil, err
+		return sysTree{}, err
 	}
-	return &procTree{job: job}, nil
+	return sysTree{job: job}, nil
 }
 
 // assignAndResume puts the suspended process pid in job and resumes its
@@ -100,10 +100,10 @@ const interruptName = "terminate"
 // interrupt is not available: Windows has no signal a program without a
 // console can be sent. The stop sequence goes from closing stdin straight to
 // terminating the job.
-func (t *procTree) interrupt() error { return errors.ErrUnsupported }
+func (t sysTree) interrupt() error { return errors.ErrUnsupported }
 
 // kill terminates every process in the job.
-func (t *procTree) kill() error { return windows.TerminateJobObject(t.job, 1) }
+func (t sysTree) kill() error { return windows.TerminateJobObject(t.job, 1) }
 
 // release closes the job handle, which ends any process still in it.
-func (t *procTree) release() { windows.CloseHandle(t.job) }
+func (t sysTree) release() { windows.CloseHandle(t.job) }
