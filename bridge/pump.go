@@ -132,11 +132,16 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 		}
 		log.Debug("request finished", args...)
 	}
-	backErr := make(chan error, 2)
+	backErr := make(chan error, 4)
 	frontErr := make(chan error, 2)
 
-	// front → back
+	// front → back: one goroutine reads the client, another writes the
+	// server, so a client that goes away (a DELETE, a closed stream) is
+	// noticed even while a write to a server that stopped reading is
+	// blocked; closing the back then ends that write.
+	toBack := newSendQueue()
 	go func() {
+		defer toBack.close()
 		for {
 			msg, err := front.Read(ctx)
 			if err != nil {
@@ -160,15 +165,32 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 					mu.Unlock()
 				}
 			}
+			if !toBack.push(msg) {
+				backErr <- fmt.Errorf("MCP server is not reading its input (%d bytes waiting)", toBack.pending())
+				return
+			}
+		}
+	}()
+	written := make(chan struct{}) // closed when the writer has stopped
+	go func() {
+		defer close(written)
+		for {
+			msg, ok := toBack.pop(ctx)
+			if !ok {
+				return
+			}
 			if err := back.Write(ctx, msg); err != nil {
-				if isCall {
+				if req, isCall := msg.(*jsonrpc.Request); isCall && req.IsCall() {
 					mu.Lock()
-					if c, ok := inflight[req.ID]; ok {
+					c, ok := inflight[req.ID]
+					if ok {
 						delete(inflight, req.ID)
 						finished(req.ID, c, "unavailable", CodeServerUnavailable)
 					}
 					mu.Unlock()
-					front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
+					if ok {
+						front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
+					}
 				}
 				backErr <- fmt.Errorf("writing to MCP server: %w", err)
 				return
@@ -222,6 +244,14 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			log.Warn("client side ended", "err", err)
 			result = err
 		}
+		// Let what the client sent before it went away reach the server,
+		// unless the server is not taking it.
+		select {
+		case <-written:
+		case <-ctx.Done():
+		case <-time.After(drainGrace):
+			log.Warn("MCP server did not take the client's last messages; dropping them", "pending_bytes", toBack.pending())
+		}
 		back.Close()
 		front.Close()
 	case err := <-backErr:
@@ -252,6 +282,10 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 	}
 	return result
 }
+
+// drainGrace bounds how long a session whose client went away waits for the
+// server to take the messages the client sent before it left.
+const drainGrace = 2 * time.Second
 
 // call is a client request waiting for its answer.
 type call struct {

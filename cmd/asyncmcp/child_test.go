@@ -109,3 +109,58 @@ func TestChildDiesWithKilledProxy(t *testing.T) {
 	<-p.Exited()
 	waitProcessGone(t, child, "child of a killed proxy")
 }
+
+// TestDeleteEndsChildNotReading: DELETE of a session whose child stopped
+// reading stdin while a large call is pending ends the child (it ignores
+// SIGTERM, so the whole stop sequence has to run).
+func TestDeleteEndsChildNotReading(t *testing.T) {
+	bad := testenv.BuildPackage(t, "./internal/testenv/badserver")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	base, _ := launchProxy(t, nil, "proxy", "--port", "0", "--terminate-timeout", "200ms", "--", bad, "init-then-deaf", pidFile)
+	post := func(ctx context.Context, sid, body string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		}
+		return http.DefaultClient.Do(req)
+	}
+	resp, err := post(t.Context(), "", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %s, session %q", resp.Status, sid)
+	}
+	child := waitPIDFile(t, pidFile)
+	t.Cleanup(func() { testenv.KillPID(child) })
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		big := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + strings.Repeat("x", 256<<10) + `"}}}`
+		if resp, err := post(ctx, sid, big); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // let the write block in the full pipe
+
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodDelete, base+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	dctx, dcancel := context.WithTimeout(t.Context(), childHangLimit)
+	defer dcancel()
+	resp, err = http.DefaultClient.Do(req.WithContext(dctx))
+	if err != nil {
+		t.Fatalf("DELETE: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+		t.Errorf("DELETE: %s", resp.Status)
+	}
+	waitProcessGone(t, child, "child of a deleted session")
+}

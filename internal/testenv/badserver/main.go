@@ -6,6 +6,9 @@
 //	badserver deaf PIDFILE
 //	    write its pid to PIDFILE, then never read stdin and ignore SIGTERM
 //	    and SIGINT: only a kill ends it (or its 10-minute limit).
+//	badserver init-then-deaf PIDFILE
+//	    answer the initialize request on its first line, write its pid to
+//	    PIDFILE, then behave as deaf.
 //	badserver orphan PIDFILE
 //	    read one line from stdin, start "badserver hold" sharing its stdout
 //	    and stderr, write the helper's pid to PIDFILE, and exit with status 3
@@ -22,6 +25,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,6 +45,21 @@ func main() {
 	switch mode := os.Args[1]; mode {
 	case "deaf":
 		signal.Ignore(syscall.SIGTERM, os.Interrupt)
+		writePID(os.Getpid())
+		time.Sleep(lifetime)
+	case "init-then-deaf":
+		signal.Ignore(syscall.SIGTERM, os.Interrupt)
+		line, err := bufio.NewReader(os.Stdin).ReadBytes('\n')
+		if err != nil {
+			fail(fmt.Errorf("reading initialize: %w", err))
+		}
+		var req struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := json.Unmarshal(line, &req); err != nil || len(req.ID) == 0 {
+			fail(fmt.Errorf("first line is not a request: %q", line))
+		}
+		fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"badserver","version":"1"}}}`+"\n", req.ID)
 		writePID(os.Getpid())
 		time.Sleep(lifetime)
 	case "orphan", "orphan-detached":
