@@ -109,6 +109,12 @@ func errorResponse(id jsonrpc.ID, code int64, msg string) *jsonrpc.Response {
 // request still waiting for its answer gets a JSON-RPC error at once, with
 // code [CodeServerUnavailable], before the front is closed. When the front
 // ends (the client went away), the back is closed, which stops a child process.
+//
+// Client messages wait in a queue of at most 16 MiB for the back to take
+// them, so the client's departure is noticed even while the back is not
+// reading; if the back takes nothing while more than that arrives, the
+// session fails as above. When the client goes away, what it sent before
+// is still handed to the back, for up to 2 seconds.
 func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error {
 	log := opts.logger().With("session", front.SessionID())
 	ctx, cancel := context.WithCancel(ctx)
