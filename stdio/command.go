@@ -214,7 +214,7 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		err := cmd.Wait()
 		conn.exitErr = err
 		// Record the exit before anyone waiting on exited can look.
-		c.recordExit(err, conn.closed.Load(), startedAt, log)
+		c.recordExit(err, conn.closed.Load(), conn.answered.Load(), startedAt, log)
 		close(conn.exited)
 		// The session ends with its server: stop whatever the child left
 		// running in its group or job, so the pipes they hold reach end of
@@ -283,8 +283,12 @@ func (p *childPipes) closeOurEnds() {
 	}
 }
 
-// recordExit updates the children's bookkeeping when one exits.
-func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, log *slog.Logger) {
+// recordExit updates the children's bookkeeping when one exits. Only a
+// child that died before sending any message counts towards the crash
+// back-off: one that answered had started fine, and its death concerns the
+// session that was using it (a client's input, such as a tool that exits,
+// must not lock every other client out).
+func (c *Command) recordExit(err error, deliberate, answered bool, startedAt time.Time, log *slog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.alive--
@@ -299,6 +303,10 @@ func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, lo
 		return
 	}
 	log.Warn("MCP server exited on its own", "status", c.lastExit)
+	if answered {
+		c.crashes = 0
+		return
+	}
 	if time.Since(startedAt) < quickDeath {
 		c.crashes++
 	} else {
@@ -333,11 +341,12 @@ type childConn struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	closed    atomic.Bool
+	answered  atomic.Bool // the child has sent a message
 }
 
 func (c *childConn) SessionID() string { return "" }
 
-// Pid reports the child's process id (the id of its process group too).
+// Pid reports the child's process id (on Unix the id of its process group too).
 func (c *childConn) Pid() int { return c.cmd.Process.Pid }
 
 func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
@@ -370,6 +379,7 @@ func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			continue
 		}
 		c.touch()
+		c.answered.Store(true)
 		return msg, nil
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -409,6 +410,13 @@ func (cc *clientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	cc.mu.Lock()
 	if isCall {
 		cc.inflight[req.ID] = time.Now()
+	}
+	if req != nil && req.Method == "notifications/cancelled" {
+		// The server need not answer a cancelled request: stop waiting
+		// (and polling) for it. A late answer is dropped.
+		if id, ok := rpcmsg.CancelledID(req.Params); ok {
+			delete(cc.inflight, id)
+		}
 	}
 	sid, pv := cc.sid, cc.protoVersion
 	cc.mu.Unlock()

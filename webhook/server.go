@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/internal/httpguard"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
@@ -56,7 +58,14 @@ type ServerOptions struct {
 	// whose webhookUrl is elsewhere gets HTTP 403.
 	AllowedWebhookHosts []string
 	// AllowLoopback also allows localhost and loopback IPs (development).
+	// Deliveries connect only to public addresses, checked after name
+	// resolution, plus loopback ones with AllowLoopback and private and
+	// link-local ones with AllowPrivate; an allow-list entry that names
+	// such a host literally allows it too (see [NewAddressPolicy]).
 	AllowLoopback bool
+	// AllowPrivate lets deliveries connect to private, shared and
+	// link-local addresses (see [AddressPolicy]).
+	AllowPrivate bool
 	// Retries is how many times a failed delivery is retried (network
 	// errors, 408, 429 and 5xx). Zero means DefaultRetries; negative means none.
 	Retries int
@@ -73,6 +82,22 @@ type ServerOptions struct {
 	// HTTPClient makes deliveries. Nil means a client with pooled
 	// connections. Redirects are never followed, whatever client is given.
 	HTTPClient *http.Client
+	// AuthToken, if set, is required as "Authorization: Bearer TOKEN" on
+	// every client request; without it a request gets HTTP 401.
+	AuthToken string
+	// ListenAddr is the address the Server is served on. When it is a
+	// loopback address, requests whose Host header is not a loopback name
+	// or in AllowedHosts get HTTP 403 (DNS-rebinding protection).
+	ListenAddr string
+	// AllowedHosts are Host header values accepted ("name" or
+	// "name:port"): besides loopback names on a loopback listener, and as
+	// the only ones on any other listener when set.
+	AllowedHosts []string
+	// DisableHostCheck accepts any Host header.
+	DisableHostCheck bool
+	// AllowOrigins lists browser origins allowed ("*" for any). A request
+	// with any other Origin header that is not same-origin gets HTTP 403.
+	AllowOrigins []string
 	// Logger receives log lines. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -91,6 +116,7 @@ type Server struct {
 	opts   ServerOptions
 	sender *Sender
 	log    *slog.Logger
+	guard  *httpguard.Guard
 
 	acceptCh chan *serverSession
 	done     chan struct{}
@@ -137,8 +163,11 @@ func NewServer(opts *ServerOptions) *Server {
 		stop:    stop,
 		opts:    o,
 		sender: &Sender{Retries: o.Retries, Timeout: o.Timeout, RetryBackoff: o.RetryBackoff,
-			HTTPClient: o.HTTPClient, Logger: o.Logger},
-		log:      o.Logger,
+			HTTPClient: o.HTTPClient, Logger: o.Logger,
+			Addresses: NewAddressPolicy(o.AllowedWebhookHosts, o.AllowLoopback, o.AllowPrivate)},
+		log: o.Logger,
+		guard: &httpguard.Guard{Loopback: httpguard.IsLoopbackAddr(o.ListenAddr), AllowedHosts: o.AllowedHosts,
+			DisableHostCheck: o.DisableHostCheck, AllowOrigins: o.AllowOrigins, AuthToken: o.AuthToken},
 		acceptCh: make(chan *serverSession, acceptBacklog),
 		done:     make(chan struct{}),
 		sessions: make(map[string]*serverSession),
@@ -231,8 +260,16 @@ func (s *Server) ActiveSessions() int {
 	return len(s.sessions)
 }
 
-// ServeHTTP handles client POST, DELETE and GET requests.
+// ServeHTTP handles client POST, DELETE and GET requests, after the Host,
+// Origin and token checks of ServerOptions.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status, reason := s.guard.Check(r); status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="asyncmcp"`)
+		}
+		s.fail(w, r, status, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, reason)
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		s.servePost(w, r)
@@ -260,8 +297,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, id jso
 }
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := httplimit.ReadBody(w, r, s.opts.MaxBodyBytes, 0)
 	if err != nil {
+		if errors.Is(err, httplimit.ErrBodyTimeout) {
+			s.fail(w, r, http.StatusRequestTimeout, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, err.Error())
+			return
+		}
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			s.fail(w, r, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
 				fmt.Sprintf("request body exceeds %d bytes", s.opts.MaxBodyBytes))
@@ -276,7 +317,8 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := rpcmsg.Decode(body)
 	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("parse error: %v", err))
+		de, _ := errors.AsType[*rpcmsg.DecodeError](err)
+		s.fail(w, r, http.StatusBadRequest, de.ReplyID(), de.Code, fmt.Sprintf("invalid JSON-RPC message: %v", err))
 		return
 	}
 	var id jsonrpc.ID
@@ -429,7 +471,11 @@ func (s *Server) sessionFor(w http.ResponseWriter, r *http.Request) *serverSessi
 		s.fail(w, r, http.StatusNotFound, jsonrpc.ID{}, CodeSessionNotFound, fmt.Sprintf("session %q not found", sid))
 		return nil
 	}
-	if c := r.Header.Get(HeaderClientID); c != "" && c != ss.clientID {
+	switch c := r.Header.Get(HeaderClientID); {
+	case c == "":
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "missing X-Client-ID header")
+		return nil
+	case c != ss.clientID:
 		s.fail(w, r, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q belongs to another client", sid))
 		return nil
 	}
