@@ -34,6 +34,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -91,6 +92,11 @@ type ServerConfig struct {
 	// sqs.ServerConfig.
 	MaxReceiveCount int
 	SharedQueue     int
+	// RoundTripper, ListenTimeout and MaxStatelessCalls configure stateless
+	// (2026-07-28) requests, as in sqs.ServerConfig.
+	RoundTripper      bridge.RoundTripper
+	ListenTimeout     time.Duration
+	MaxStatelessCalls int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -121,7 +127,10 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
-		Logger:                 cfg.Logger,
+		Modern: queuecore.ModernConfig{
+			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snssqs: %w", err)
@@ -163,6 +172,9 @@ type ClientConfig struct {
 	// MaxMessageBytes caps the size of published messages. Zero means the
 	// SNS limit, 256 KiB.
 	MaxMessageBytes int
+	// RequestTimeout bounds how long a stateless request waits for its
+	// answer or a notification, as in sqs.ClientConfig.
+	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -198,6 +210,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		RequestTimeout:  cfg.RequestTimeout,
 		Logger:          cfg.Logger,
 	}
 	if cfg.ResponseTopicARN != "" {
@@ -267,7 +280,16 @@ func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+// It also implements [bridge.RoundTripper] with [Client.RoundTrip], so a
+// front hands it the stateless requests it receives.
 func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
+
+// RoundTrip sends one stateless (2026-07-28) request and waits for its
+// answer, routed back by a fresh RequestKey; see [bridge.RoundTripper] and
+// "Stateless requests" in docs/wire-format.md. No session is opened.
+func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return c.c.RoundTrip(ctx, req, notify)
+}
 
 // Close ends every open session (telling the server), stops polling, and
 // removes the queue and subscription NewClient created.

@@ -34,6 +34,7 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -70,6 +71,18 @@ type ServerConfig struct {
 	// same queue before it is answered with "session not found". Zero
 	// answers at once (one server process per queue).
 	SharedQueue int
+	// RoundTripper serves stateless (2026-07-28) requests: messages without
+	// SessionId whose request declares a modern protocol version in
+	// params._meta (see "Stateless requests" in docs/wire-format.md). Any
+	// server process reading the queue may answer them. Nil answers them
+	// with -32022, naming the session-based versions.
+	RoundTripper bridge.RoundTripper
+	// ListenTimeout ends a stateless subscriptions/listen with its graceful
+	// result after this long. Zero means one hour; negative means never.
+	ListenTimeout time.Duration
+	// MaxStatelessCalls bounds the stateless requests running at once.
+	// Zero means 1024.
+	MaxStatelessCalls int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -97,7 +110,10 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
-		Logger:                 cfg.Logger,
+		Modern: queuecore.ModernConfig{
+			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqs: %w", err)
@@ -140,6 +156,11 @@ type ClientConfig struct {
 	Pollers           int
 	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
 	MaxMessageBytes int
+	// RequestTimeout fails a stateless request ([Client.RoundTrip]) with a
+	// JSON-RPC error, and cancels it at the server, when neither its answer
+	// nor a notification for it arrived for this long (subscriptions/listen
+	// excepted). Zero or negative means no bound.
+	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -170,6 +191,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		RequestTimeout:  cfg.RequestTimeout,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {
@@ -189,7 +211,16 @@ func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+// It also implements [bridge.RoundTripper] with [Client.RoundTrip], so a
+// front hands it the stateless requests it receives.
 func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
+
+// RoundTrip sends one stateless (2026-07-28) request and waits for its
+// answer, routed back by a fresh RequestKey; see [bridge.RoundTripper] and
+// "Stateless requests" in docs/wire-format.md. No session is opened.
+func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return c.c.RoundTrip(ctx, req, notify)
+}
 
 // Close ends every open session (telling the server), stops polling, and
 // deletes the response queue if NewClient created it.

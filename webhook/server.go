@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/httpguard"
 	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
@@ -82,6 +83,18 @@ type ServerOptions struct {
 	// HTTPClient makes deliveries. Nil means a client with pooled
 	// connections. Redirects are never followed, whatever client is given.
 	HTTPClient *http.Client
+	// RoundTripper serves stateless (2026-07-28) requests: POSTs without
+	// X-Session-ID that carry X-Request-Key or a modern params._meta; see
+	// "Stateless requests" in docs/webhook-format.md. Nil answers them
+	// with -32022 (HTTP 400), naming the session-based versions.
+	RoundTripper bridge.RoundTripper
+	// ListenTimeout ends a stateless subscriptions/listen with its graceful
+	// result after this long. Zero means DefaultListenTimeout; negative
+	// means never.
+	ListenTimeout time.Duration
+	// MaxStatelessCalls bounds the stateless requests running at once;
+	// beyond it a POST gets HTTP 503. Zero means 1024.
+	MaxStatelessCalls int
 	// AuthToken, if set, is required as "Authorization: Bearer TOKEN" on
 	// every client request; without it a request gets HTTP 401.
 	AuthToken string
@@ -131,6 +144,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*serverSession
 	byClient map[string]string // client id -> last initialized session
+
+	modern *modernServer
 }
 
 // NewServer returns a Server configured by opts (nil means all defaults).
@@ -173,6 +188,7 @@ func NewServer(opts *ServerOptions) *Server {
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
 	}
+	srv.modern = newModernServer(srv)
 	if o.IdleTimeout > 0 {
 		go srv.expireIdle(o.IdleTimeout)
 	}
@@ -235,8 +251,10 @@ func (s *Server) Close() error {
 		for _, ss := range open {
 			ss.Close()
 		}
+		s.modern.close()
 		s.stop()
 		s.loops.Wait()
+		s.modern.wait()
 	})
 	return nil
 }
@@ -335,6 +353,12 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	if sid != "" && !validSessionID(sid) {
 		s.fail(w, r, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest,
 			fmt.Sprintf("invalid X-Session-ID %q: want 1-%d visible ASCII characters", sid, maxSessionIDLen))
+		return
+	}
+	if sid == "" && s.modern.claims(r, msg) {
+		// Before initialize: one carrying a modern _meta is a stateless
+		// request too (which a modern server answers -32601).
+		s.modern.serve(w, r, msg, clientID)
 		return
 	}
 	if req != nil && req.Method == "initialize" && req.IsCall() {

@@ -35,6 +35,10 @@ type queueFlags struct {
 	maxMessageBytes  int
 	maxReceiveCount  int
 	sharedQueue      int
+	listenTimeout    time.Duration
+	// roundTripper serves stateless (2026-07-28) requests on the server
+	// side; nil answers them with -32022.
+	roundTripper bridge.RoundTripper
 }
 
 func (q *queueFlags) registerCommon(fs *flagSet, g string) {
@@ -49,6 +53,7 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
+	fs.durationVar(&q.listenTimeout, []string{"--listen-timeout"}, g, "sqs, sns-sqs, webhook: end a 2026-07-28 subscriptions/listen with its graceful result after this long (default 1h; negative: never)")
 	q.registerCommon(fs, g)
 }
 
@@ -111,6 +116,8 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 			MaxMessageBytes:   q.maxMessageBytes,
 			MaxReceiveCount:   q.maxReceiveCount,
 			SharedQueue:       q.sharedQueue,
+			RoundTripper:      q.roundTripper,
+			ListenTimeout:     q.listenTimeout,
 			Logger:            log,
 		})
 	}
@@ -279,6 +286,8 @@ func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Lis
 		MaxMessageBytes:   q.maxMessageBytes,
 		MaxReceiveCount:   q.maxReceiveCount,
 		SharedQueue:       q.sharedQueue,
+		RoundTripper:      q.roundTripper,
+		ListenTimeout:     q.listenTimeout,
 		Logger:            log,
 	})
 }

@@ -180,6 +180,10 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	st := &serveStatus{transport: strings.ToLower(o.transport), back: backOf(cmd)}
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
+		// Stateless (2026-07-28) requests are served by the child command
+		// when it can serve them (a pool of shared modern children), by
+		// whichever serve process reads them.
+		o.queue.roundTripper, _ = any(cmd).(bridge.RoundTripper)
 		l, err := o.queue.listener(ctx, strings.ToLower(o.transport), log)
 		if err != nil {
 			return err
@@ -202,6 +206,8 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		}
 		opts := o.hook.options(log)
 		opts.IdleTimeout = o.queue.idleTimeout
+		opts.RoundTripper, _ = any(cmd).(bridge.RoundTripper)
+		opts.ListenTimeout = o.queue.listenTimeout
 		srv := webhook.NewServer(opts)
 		path := o.hook.path
 		if path == "" {

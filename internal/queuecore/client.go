@@ -54,7 +54,14 @@ type ClientConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
-	Logger        *slog.Logger
+	// RequestTimeout fails a stateless request (RoundTrip) when neither its
+	// answer nor a notification for it arrived for this long (listens
+	// excepted). Zero or negative means no bound.
+	RequestTimeout time.Duration
+	// MaxInFlight bounds the stateless requests awaiting an answer. Zero
+	// means 10000.
+	MaxInFlight int
+	Logger      *slog.Logger
 }
 
 // maxReinits bounds how often one session initializes again after the
@@ -73,6 +80,7 @@ type Client struct {
 	sessions map[string]*ClientConn
 	closed   bool
 	wg       sync.WaitGroup // background sends
+	modern   *modernClient
 }
 
 // NewClient validates cfg, creates the response queue if
@@ -110,11 +118,15 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.SessionBuffer <= 0 {
 		cfg.SessionBuffer = 1024
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, sessions: map[string]*ClientConn{}}
+	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, sessions: map[string]*ClientConn{},
+		modern: &modernClient{inflight: map[string]*modernPending{}}}
 	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
 	c.reader.start()
 	return c, nil
@@ -193,6 +205,7 @@ func (c *Client) Close() error {
 		open = append(open, s)
 	}
 	c.mu.Unlock()
+	c.closeModern()
 	for _, s := range open {
 		s.Close()
 	}
@@ -209,6 +222,9 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) handle(r received) {
+	if c.handleModern(r) {
+		return
+	}
 	d := r.decoded
 	c.mu.Lock()
 	s := c.sessions[d.SessionID]
@@ -495,7 +511,9 @@ func (t clientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
-func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.Transport) }
+// It is also a [bridge.RoundTripper] that serves stateless requests with
+// [Client.RoundTrip].
+func (c *Client) Dialer() bridge.Dialer { return clientDialer{c} }
 
 // ConnectOwned opens a session that owns c: closing the session closes c.
 // If the session cannot be opened, c is closed at once.
