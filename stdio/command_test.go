@@ -46,9 +46,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// badServer returns the path of the badserver test helper: built here, or
+// prebuilt and named by ASYNCMCP_BADSERVER (scripts/wine-tests.sh runs these
+// tests as a Windows binary under Wine, where the go command is absent).
 func badServer(t *testing.T) string {
 	t.Helper()
+	if p := os.Getenv("ASYNCMCP_BADSERVER"); p != "" {
+		return p
+	}
 	return testenv.BuildPackage(t, "./internal/testenv/badserver")
+}
+
+// scratchDir returns a directory removed after the test. Under Wine
+// (ASYNCMCP_BADSERVER set, see badServer) it is not t.TempDir, whose
+// cleanup fails there on a Windows file API that Wine 8 lacks; its removal
+// is then best effort.
+func scratchDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("ASYNCMCP_BADSERVER") == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "stdio-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // readPID waits for the badserver helper to write its pid file.
@@ -89,7 +112,7 @@ func waitGone(t *testing.T, pid int, what string) {
 // ignores SIGTERM) and the child is gone afterwards.
 func TestCloseWhileWriteBlocked(t *testing.T) {
 	bin := badServer(t)
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	pidFile := filepath.Join(scratchDir(t), "pid")
 	var logs syncBuffer
 	c := &stdio.Command{
 		Path:             bin,
@@ -148,7 +171,7 @@ func TestCloseWhileWriteBlocked(t *testing.T) {
 // and the helper, left in the child's process group, is stopped.
 func TestExitWhileHelperHoldsStdout(t *testing.T) {
 	bin := badServer(t)
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	pidFile := filepath.Join(scratchDir(t), "pid")
 	c := &stdio.Command{
 		Path: bin,
 		Args: []string{"orphan", pidFile},
@@ -214,7 +237,7 @@ func TestExitWhileHelperHoldsStdout(t *testing.T) {
 // error wrapping io.EOF, and Close afterwards returns.
 func TestReadAfterExit(t *testing.T) {
 	bin := badServer(t)
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	pidFile := filepath.Join(scratchDir(t), "pid")
 	c := &stdio.Command{Path: bin, Args: []string{"orphan", pidFile}, TerminateTimeout: hangLimit * 2}
 	conn, err := c.Dial(t.Context())
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 // end of file once the terminate timeout has passed.
 func TestExitWhileDetachedHelperHoldsStdout(t *testing.T) {
 	bin := badServer(t)
-	pidFile := filepath.Join(t.TempDir(), "pid")
+	pidFile := filepath.Join(scratchDir(t), "pid")
 	c := &stdio.Command{Path: bin, Args: []string{"orphan-detached", pidFile}, TerminateTimeout: 200 * time.Millisecond}
 	conn, err := c.Dial(t.Context())
 	if err != nil {
