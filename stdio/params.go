@@ -160,16 +160,22 @@ func (p *pool) fetchTools(ctx context.Context) {
 // checkParamHeaders compares the Mcp-Param-* headers an HTTP client sent
 // with a tools/call against its arguments; nil when they agree.
 func (p *pool) checkParamHeaders(ctx context.Context, req *jsonrpc.Request, h http.Header) *jsonrpc.Response {
-	var params struct {
-		Name      string                     `json:"name"`
-		Arguments map[string]json.RawMessage `json:"arguments"`
+	var call struct {
+		Name string `json:"name"`
 	}
-	if json.Unmarshal(req.Params, &params) != nil || params.Name == "" {
+	if json.Unmarshal(req.Params, &call) != nil || call.Name == "" {
 		return nil // the child answers a malformed call
 	}
-	bindings, ok := p.bindings(ctx, params.Name)
-	if !ok {
-		return nil // an unknown tool: the child answers
+	bindings, ok := p.bindings(ctx, call.Name)
+	if !ok || len(bindings) == 0 {
+		return nil // an unknown tool (the child answers), or one without x-mcp-header
+	}
+	// Only now decode the arguments: most tools bind no header.
+	var params struct {
+		Arguments map[string]json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(req.Params, &params) != nil {
+		return nil // the child answers a malformed call
 	}
 	for _, b := range bindings {
 		if msg := checkParam(h, b, params.Arguments); msg != "" {

@@ -209,7 +209,7 @@ func notModern(req *jsonrpc.Request) *jsonrpc.Response {
 	if v == "" {
 		return invalidParams(req.ID, "Invalid params: _meta must carry "+rpcmsg.MetaProtocolVersion)
 	}
-	if rpcmsg.IsModernEnvelope(req.Params) {
+	if rpcmsg.IsModernHeader(v) { // as IsModernEnvelope, without parsing params again
 		return nil // a version the child may not know gets the child's -32022
 	}
 	data, _ := json.Marshal(map[string]any{"supported": []string{rpcmsg.ModernVersion}, "requested": v})
