@@ -282,7 +282,8 @@ func (s *ClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 }
 
 // Write sends msg to the server. initialize gets the reply-to added to
-// params._meta. Messages too large for the destination fail with an error
+// params._meta, and at the top level of params under the key Python
+// asyncmcp 0.2.1 reads (response_queue_url or client_topic_arn). Messages too large for the destination fail with an error
 // naming the limit, without ending the session.
 func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	s.mu.Lock()
@@ -294,6 +295,10 @@ func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		switch req.Method {
 		case "initialize":
 			params, err := wire.SetMeta(req.Params, s.c.cfg.MetaKey, s.c.cfg.ReplyTo)
+			if legacy := wire.LegacyParam(s.c.cfg.MetaKey); err == nil && legacy != "" {
+				// Python asyncmcp 0.2.1 reads only the top-level form.
+				params, err = wire.SetParam(params, legacy, s.c.cfg.ReplyTo)
+			}
 			if err != nil {
 				s.mu.Unlock()
 				return rejected(err)

@@ -249,10 +249,18 @@ func (s *Server) poison(r received, log *slog.Logger, id jsonrpc.ID, code int64,
 	}
 }
 
+// metaReplyTo returns the reply-to an initialize names: params._meta[k] for
+// the first of MetaKeys present, else the top-level key Python asyncmcp
+// 0.2.1 uses for it (params.response_queue_url, params.client_topic_arn).
 func (s *Server) metaReplyTo(req *jsonrpc.Request) string {
 	for _, k := range s.cfg.MetaKeys {
 		if v := wire.GetMeta(req.Params, k); v != "" {
 			return v
+		}
+		if legacy := wire.LegacyParam(k); legacy != "" {
+			if v := wire.GetParam(req.Params, legacy); v != "" {
+				return v
+			}
 		}
 	}
 	return ""

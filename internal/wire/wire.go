@@ -65,6 +65,26 @@ const (
 	MetaClientTopicARN   = "clientTopicArn"   // an SNS topic ARN
 )
 
+// Top-level keys of initialize's params that Python asyncmcp 0.2.1 (the
+// release on PyPI) uses instead of the _meta keys. Servers read them after
+// the _meta keys; clients write both forms so 0.2.1 servers accept them.
+const (
+	ParamResponseQueueURL = "response_queue_url" // SQS, 0.2.1
+	ParamClientTopicARN   = "client_topic_arn"   // SNS+SQS, 0.2.1
+)
+
+// LegacyParam returns the top-level params key Python asyncmcp 0.2.1 uses
+// for the _meta key metaKey, or "" if it has none.
+func LegacyParam(metaKey string) string {
+	switch metaKey {
+	case MetaResponseQueueURL:
+		return ParamResponseQueueURL
+	case MetaClientTopicARN:
+		return ParamClientTopicARN
+	}
+	return ""
+}
+
 // JSON-RPC error codes used by the queue transports, besides the standard
 // ones (-32700 parse error, -32600 invalid request).
 const (
@@ -82,6 +102,10 @@ const (
 	// CodeSessionOverloaded answers a request for a session whose inbox is
 	// full because its handler does not read.
 	CodeSessionOverloaded = -32012
+	// CodeRequestTimeout is made by a client, never sent on the wire: the
+	// request got no answer (and no progress) within the client's request
+	// timeout, so the server is presumed gone or deaf to this session.
+	CodeRequestTimeout = -32013
 )
 
 // Size limits of the services, in bytes of body plus attribute names, types
@@ -379,6 +403,33 @@ func GetMeta(params json.RawMessage, key string) string {
 		return ""
 	}
 	return s
+}
+
+// GetParam returns params[key] when it is a string.
+func GetParam(params json.RawMessage, key string) string {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// SetParam returns params with the top-level member key set to value. Every
+// other member is kept as it was.
+func SetParam(params json.RawMessage, key, value string) (json.RawMessage, error) {
+	obj := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(params)) > 0 && !bytes.Equal(bytes.TrimSpace(params), []byte("null")) {
+		if err := json.Unmarshal(params, &obj); err != nil {
+			return nil, fmt.Errorf("setting params.%s: params are not a JSON object: %w", key, err)
+		}
+	}
+	v, _ := json.Marshal(value)
+	obj[key] = v
+	return json.Marshal(obj)
 }
 
 // SetMeta returns params with params._meta[key] set to value. Every other
