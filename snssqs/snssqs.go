@@ -7,8 +7,10 @@
 // straight to the client's queue (params._meta.responseQueueUrl) when the
 // client named no topic. Every server message carries the ClientId
 // attribute, so one response topic can serve many clients: each client's
-// queue subscribes with the filter policy {"ClientId":[id]}, which
-// [NewClient] sets up itself when it creates the queue.
+// queue subscribes with the filter policy
+// {"ClientId":[id,{"exists":false}]} (its own messages, and those of Python
+// asyncmcp servers, which send no ClientId), which [NewClient] sets up
+// itself when it creates the queue.
 //
 // The sessions, delivery guarantees and wire format are those of package
 // sqs; see docs/wire-format.md. Both raw and enveloped SNS deliveries are
@@ -86,6 +88,12 @@ type ServerConfig struct {
 	// sqs.ServerConfig.
 	MaxReceiveCount int
 	SharedQueue     int
+	// RequireSessionKey refuses sessions whose client sends no SessionKey
+	// (Python asyncmcp clients), so that every session is bound to a secret
+	// of its creator. Without it, such sessions are bound to the SQS
+	// SenderId of their initialize when the service reports one. See
+	// docs/wire-format.md §2.
+	RequireSessionKey bool
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -116,6 +124,7 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
+		RequireSessionKey:      cfg.RequireSessionKey,
 		Logger:                 cfg.Logger,
 	})
 	if err != nil {
@@ -144,8 +153,8 @@ type ClientConfig struct {
 	// ResponseQueueURL is the queue this client reads. If set together with
 	// ResponseTopicARN, it must already be subscribed to that topic. If
 	// empty, NewClient creates a queue (subscribed to ResponseTopicARN, if
-	// set, with raw delivery and the filter policy {"ClientId":[ClientID]})
-	// and Close removes both.
+	// set, with raw delivery and the filter policy
+	// {"ClientId":[ClientID,{"exists":false}]}) and Close removes both.
 	ResponseQueueURL string
 	// ClientID is sent on every message. Empty means a random id.
 	ClientID string
@@ -158,6 +167,10 @@ type ClientConfig struct {
 	// MaxMessageBytes caps the size of published messages. Zero means the
 	// SNS limit, 256 KiB.
 	MaxMessageBytes int
+	// RequestTimeout fails a request with a JSON-RPC error (code -32013)
+	// when neither its answer nor progress for it arrived for this long.
+	// Zero means 5 minutes; negative means no limit.
+	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -193,6 +206,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		RequestTimeout:  cfg.RequestTimeout,
 		Logger:          cfg.Logger,
 	}
 	if cfg.ResponseTopicARN != "" {
@@ -233,7 +247,10 @@ func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (func(con
 	}); err != nil {
 		return nil, fmt.Errorf("allowing topic %s to send to queue %s: %w", cfg.ResponseTopicARN, queueURL, err)
 	}
-	filter, _ := json.Marshal(map[string][]string{wire.AttrClientID: {cfg.ClientID}})
+	// Messages for this client, and messages without ClientId: Python
+	// asyncmcp servers send none. The queue is this client's own, so it
+	// deletes the messages of sessions it does not have.
+	filter, _ := json.Marshal(map[string][]any{wire.AttrClientID: {cfg.ClientID, map[string]bool{"exists": false}}})
 	sub, err := cfg.SNS.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: aws.String(cfg.ResponseTopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN),
 		Attributes:            map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)},

@@ -68,6 +68,12 @@ type ServerConfig struct {
 	// same queue before it is answered with "session not found". Zero
 	// answers at once (one server process per queue).
 	SharedQueue int
+	// RequireSessionKey refuses sessions whose client sends no SessionKey
+	// (Python asyncmcp clients), so that every session is bound to a secret
+	// of its creator. Without it, such sessions are bound to the SQS
+	// SenderId of their initialize when the service reports one. See
+	// docs/wire-format.md §2.
+	RequireSessionKey bool
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -95,6 +101,7 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
+		RequireSessionKey:      cfg.RequireSessionKey,
 		Logger:                 cfg.Logger,
 	})
 	if err != nil {
@@ -138,6 +145,10 @@ type ClientConfig struct {
 	Pollers           int
 	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
 	MaxMessageBytes int
+	// RequestTimeout fails a request with a JSON-RPC error (code -32013)
+	// when neither its answer nor progress for it arrived for this long.
+	// Zero means 5 minutes; negative means no limit.
+	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -168,6 +179,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 			VisibilityTimeout: cfg.VisibilityTimeout, Pollers: cfg.Pollers,
 		},
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		RequestTimeout:  cfg.RequestTimeout,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {

@@ -31,6 +31,8 @@ type queueFlags struct {
 	maxMessageBytes  int
 	maxReceiveCount  int
 	sharedQueue      int
+	requireKey       bool
+	requestTimeout   time.Duration // client side, from --response-timeout
 }
 
 func (q *queueFlags) registerCommon(fs *flagSet, g string) {
@@ -45,6 +47,7 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
+	fs.boolVar(&q.requireKey, "--require-session-key", "", g, "refuse clients that send no SessionKey (Python asyncmcp clients), so every session is bound to its creator's secret")
 	q.registerCommon(fs, g)
 }
 
@@ -104,6 +107,7 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 			MaxMessageBytes:   q.maxMessageBytes,
 			MaxReceiveCount:   q.maxReceiveCount,
 			SharedQueue:       q.sharedQueue,
+			RequireSessionKey: q.requireKey,
 			Logger:            log,
 		})
 	}
@@ -129,6 +133,7 @@ func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) 
 			VisibilityTimeout: q.visibility,
 			Pollers:           q.pollers,
 			MaxMessageBytes:   q.maxMessageBytes,
+			RequestTimeout:    q.requestTimeout,
 			Logger:            log,
 		})
 		if err != nil {
@@ -145,6 +150,7 @@ type webhookClientFlags struct {
 	listen          string
 	webhookURL      string
 	secret          string
+	allowUnsigned   bool
 	responseTimeout time.Duration
 }
 
@@ -153,7 +159,8 @@ func (w *webhookClientFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&w.listen, []string{"--webhook-listen"}, "ADDR", g, "webhook, hybrid: address to receive deliveries on (default 127.0.0.1:0)")
 	fs.stringVar(&w.webhookURL, []string{"--webhook-url"}, "URL", g, "webhook, hybrid: URL the server delivers to (default: derived from --webhook-listen)")
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "webhook, hybrid: shared secret to verify deliveries (default: the per-session secret the server sends)")
-	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "webhook: fail a request with no response after this long (default: no limit)")
+	fs.boolVar(&w.allowUnsigned, "--allow-unsigned-webhooks", "", g, "webhook: INSECURE, accept unsigned deliveries (Python asyncmcp servers do not sign); anyone who can reach --webhook-listen can then forge answers")
+	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "fail a request with a JSON-RPC error when no answer (sqs, sns-sqs: nor progress) came for this long (sqs, sns-sqs default 5m; webhook default: no limit; negative: no limit)")
 }
 
 // webhookDialer builds the client side of the webhook transport.
@@ -161,10 +168,14 @@ func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, fun
 	if err := w.needServerURL("--backend webhook needs --server-url URL"); err != nil {
 		return nil, nil, err
 	}
+	if w.allowUnsigned {
+		log.Warn("accepting unsigned webhook deliveries (--allow-unsigned-webhooks): anyone who can reach the webhook listener can forge answers; use only with servers that cannot sign, on a trusted network")
+	}
 	c := webhook.NewClient(&webhook.ClientOptions{
 		ServerURL:       w.serverURL,
 		WebhookURL:      w.webhookURL,
 		Secret:          w.secret,
+		AllowUnsigned:   w.allowUnsigned,
 		ResponseTimeout: w.responseTimeout,
 		Logger:          log,
 	})
@@ -231,6 +242,7 @@ func (b *backendOptions) fromEnv() {
 func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (bridge.Dialer, func(), error) {
 	switch kind := strings.ReplaceAll(strings.ToLower(b.kind), "_", "-"); kind {
 	case "sqs", "sns-sqs":
+		b.queue.requestTimeout = b.hook.responseTimeout
 		return b.queue.dialer(ctx, kind, log)
 	case "webhook":
 		return b.hook.webhookDialer(log)
@@ -252,6 +264,7 @@ func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Lis
 		MaxMessageBytes:   q.maxMessageBytes,
 		MaxReceiveCount:   q.maxReceiveCount,
 		SharedQueue:       q.sharedQueue,
+		RequireSessionKey: q.requireKey,
 		Logger:            log,
 	})
 }
@@ -270,6 +283,7 @@ func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.
 		VisibilityTimeout: q.visibility,
 		Pollers:           q.pollers,
 		MaxMessageBytes:   q.maxMessageBytes,
+		RequestTimeout:    q.requestTimeout,
 		Logger:            log,
 	})
 	if err != nil {

@@ -107,6 +107,9 @@ type received struct {
 	receipt      string
 	receiveCount int
 	messageID    string
+	// senderID is the SQS SenderId system attribute: the principal that
+	// sent the message, when the service reports it.
+	senderID string
 }
 
 // A queueReader long-polls one queue with several pollers and owns the
@@ -164,7 +167,7 @@ func (r *queueReader) poll(ctx context.Context) {
 			WaitTimeSeconds:             int32(r.p.WaitTime / time.Second),
 			VisibilityTimeout:           int32(r.p.VisibilityTimeout / time.Second),
 			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameSenderId},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -189,6 +192,7 @@ func (r *queueReader) poll(ctx context.Context) {
 				receipt:      aws.ToString(m.ReceiptHandle),
 				receiveCount: n,
 				messageID:    aws.ToString(m.MessageId),
+				senderID:     m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
 			})
 		}
 		if len(out.Messages) > 0 {

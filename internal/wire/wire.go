@@ -20,12 +20,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
-// Attribute names. Every message carries at most these seven attributes,
-// leaving three of the ten that SQS allows for the user.
+// Attribute names. A session message carries at most eight of them,
+// leaving two of the ten that SQS allows for the user.
 const (
 	AttrMessageType = "MessageType" // TypeJSONRPC or TypeSessionEnd
 	AttrSessionID   = "SessionId"   // the MCP session the message belongs to
@@ -34,6 +36,10 @@ const (
 	AttrMethod      = "Method"      // method of a request or notification
 	AttrTimestamp   = "Timestamp"   // Number: seconds since the Unix epoch, sending time
 	AttrReplyTo     = "ReplyTo"     // client messages: where errors and answers go
+	// AttrSessionKey is the client's secret for the session, sent on every
+	// client message of it (never by servers): the server binds the session
+	// to it at initialize and refuses messages that do not carry it.
+	AttrSessionKey = "SessionKey"
 	// AttrProtocolVersion is sent by Python asyncmcp in theory; it is read
 	// and checked for format but never written.
 	AttrProtocolVersion = "ProtocolVersion"
@@ -153,8 +159,10 @@ func (e Envelope) Size() int {
 type Header struct {
 	SessionID string
 	ClientID  string
-	ReplyTo   string    // set on client messages
-	Time      time.Time // zero means now
+	ReplyTo   string // set on client messages
+	// SessionKey is the session's secret, set on client messages only.
+	SessionKey string
+	Time       time.Time // zero means now
 }
 
 // Encode builds the envelope for msg: the body is the JSON-RPC encoding of
@@ -166,6 +174,7 @@ func Encode(msg jsonrpc.Message, h Header) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encoding JSON-RPC message: %w", err)
 	}
+	body = EscapeNonBMP(body)
 	attrs := h.attrs(TypeJSONRPC)
 	var id jsonrpc.ID
 	switch m := msg.(type) {
@@ -179,6 +188,35 @@ func Encode(msg jsonrpc.Message, h Header) (Envelope, error) {
 		attrs[AttrRequestID] = Attr{TypeString, IDString(id)}
 	}
 	return Envelope{Body: string(body), Attrs: attrs, GroupID: h.SessionID, DedupID: NewDedupID()}, nil
+}
+
+// EscapeNonBMP returns body with every character outside the Basic
+// Multilingual Plane (U+10000 and above, such as emoji) written as a JSON
+// \u escape of its UTF-16 surrogate pair. SQS refuses such characters in
+// some implementations; in JSON they can only occur inside strings, where
+// the escape means the same character, so the change is lossless. Bodies
+// without them are returned unchanged.
+func EscapeNonBMP(body []byte) []byte {
+	i := 0
+	for i < len(body) && body[i] < 0xF0 {
+		i++
+	}
+	if i == len(body) {
+		return body
+	}
+	out := make([]byte, 0, len(body)+16)
+	out = append(out, body[:i]...)
+	for len(body[i:]) > 0 {
+		r, n := utf8.DecodeRune(body[i:])
+		if r < 0x10000 || r == utf8.RuneError {
+			out = append(out, body[i:i+n]...)
+		} else {
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+		}
+		i += n
+	}
+	return out
 }
 
 // EncodeSessionEnd builds the end-of-session message for the session in h,
@@ -208,6 +246,9 @@ func (h Header) attrs(typ string) Attributes {
 	}
 	if h.ReplyTo != "" {
 		a[AttrReplyTo] = Attr{TypeString, h.ReplyTo}
+	}
+	if h.SessionKey != "" {
+		a[AttrSessionKey] = Attr{TypeString, h.SessionKey}
 	}
 	return a
 }
