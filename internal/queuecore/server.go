@@ -483,6 +483,7 @@ type ServerConn struct {
 
 // A run is a request handed to the session and not yet answered.
 type run struct {
+	id       jsonrpc.ID
 	receipts []string // receipt handles of its copies, deleted with the answer
 	sum      [32]byte // SHA-256 of its body
 }
@@ -595,7 +596,7 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		// on FIFO queues requests are deleted once handed over.
 		receipts = []string{r.receipt}
 	}
-	c.running[key] = &run{receipts: receipts, sum: sum}
+	c.running[key] = &run{id: req.ID, receipts: receipts, sum: sum}
 	c.mu.Unlock()
 	if c.srv.fifo {
 		c.srv.reader.delete(r.receipt)
@@ -678,8 +679,10 @@ func (c *ServerConn) end(why endReason, reason string) {
 	}
 	c.ended = true
 	var receipts []string
+	var unanswered []jsonrpc.ID
 	for _, r := range c.running {
 		receipts = append(receipts, r.receipts...)
+		unanswered = append(unanswered, r.id)
 	}
 	c.running = map[string]*run{}
 	c.mu.Unlock()
@@ -706,6 +709,21 @@ func (c *ServerConn) end(why endReason, reason string) {
 	} else {
 		for _, h := range receipts {
 			s.reader.delete(h)
+		}
+		// Calls still running get an error rather than silence. Not
+		// -32001: a Go client would re-initialize and run them again
+		// (and a call that crashes the server would crash it again).
+		for _, id := range unanswered {
+			if why == endByClient {
+				break
+			}
+			env, err := wire.Encode(wire.ErrorResponse(id, jsonrpc.CodeInternalError, "the session ended before answering: "+reason), wire.Header{SessionID: c.id, ClientID: c.clientID})
+			if err == nil {
+				err = s.cfg.Sender.Send(ctx, c.replyTo, env)
+			}
+			if err != nil {
+				c.log.Warn("sending error for a call cut by the end of the session", "id", id.Raw(), "err", err)
+			}
 		}
 		if why != endByClient && c.goPeer {
 			env := wire.EncodeSessionEnd(wire.Header{SessionID: c.id, ClientID: c.clientID}, reason)
