@@ -308,3 +308,93 @@ func boundedStdioClient(t *testing.T, env []string, args ...string) *mcp.ClientS
 	t.Cleanup(func() { cs.Close() })
 	return cs
 }
+
+// TestPythonClientSessionEndedSQS: when the Go server ends a Python client's
+// session (here the MCP server process crashes), the call in flight gets an
+// error (from the bridge), the client's next call gets "session not found" (-32001) instead of
+// silence, and the Python client logs no validation errors (it is not sent
+// the session-end message it cannot parse).
+func TestPythonClientSessionEndedSQS(t *testing.T) {
+	for _, v := range pythonVersions {
+		t.Run(v, func(t *testing.T) {
+			py := pythonPeer(t, v)
+			fq := testenv.StartFauxqs(t)
+			reqQ := fq.CreateQueue(t, "py-requests", nil)
+			respQ := fq.CreateQueue(t, "py-responses", nil)
+			launchServe(t, fq.Env(), "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--", testenv.EchoServer(t))
+			c := py.startClient(t, fq.Env(), "--transport", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--steps", "echo:a,call:crash,echo:b")
+			wantSteps(t, c, c.finish(t), "initialize OK", `echo:a OK ["a"]`, "call:crash ERR", "echo:b ERR -32001")
+			noValidationNoise(t, "Python client", c.proc)
+		})
+	}
+}
+
+// snsLayout is one SNS+SQS topology for the interop tests.
+type snsLayout struct {
+	name string
+	raw  bool // RawMessageDelivery on the subscriptions the test makes
+}
+
+var snsLayouts = []snsLayout{{"raw", true}, {"enveloped", false}}
+
+// TestPythonClientToGoServeSNSSQS: Python asyncmcp client → request topic →
+// asyncmcp serve --transport sns-sqs → the client's topic → the Python
+// client's queue, with raw and enveloped subscriptions.
+func TestPythonClientToGoServeSNSSQS(t *testing.T) {
+	for _, v := range pythonVersions {
+		for _, lay := range snsLayouts {
+			t.Run(v+"/"+lay.name, func(t *testing.T) {
+				py := pythonPeer(t, v)
+				fq := testenv.StartFauxqs(t)
+				reqTopic := fq.CreateTopic(t, "py-requests")
+				serverQ := fq.CreateQueue(t, "py-server", nil)
+				fq.Subscribe(t, reqTopic, serverQ, lay.raw, "")
+				respTopic := fq.CreateTopic(t, "py-responses")
+				clientQ := fq.CreateQueue(t, "py-client", nil)
+				fq.Subscribe(t, respTopic, clientQ, lay.raw, "")
+				launchServe(t, fq.Env(), "--transport", "sns-sqs", "--queue-url", serverQ, "--wait-time", "1s", "--", testenv.EchoServer(t))
+				c := py.startClient(t, fq.Env(), "--transport", "sns-sqs", "--topic-arn", reqTopic, "--response-topic-arn", respTopic, "--response-queue-url", clientQ, "--steps", "list,echo:hello")
+				wantSteps(t, c, c.finish(t), "initialize OK", "list OK", `echo:hello OK ["hello"]`)
+				noValidationNoise(t, "Python client", c.proc)
+			})
+		}
+	}
+}
+
+// TestGoProxyToPythonServerSNSSQS: Go SDK client → asyncmcp proxy --backend
+// sns-sqs → request topic → Python asyncmcp server → response topic → the
+// proxy's queue: its own queue (created and subscribed by the proxy, whose
+// filter must admit Python answers, which carry no ClientId), and queues
+// subscribed beforehand, raw and enveloped.
+func TestGoProxyToPythonServerSNSSQS(t *testing.T) {
+	for _, v := range pythonVersions {
+		for _, lay := range []struct {
+			name      string
+			own       bool
+			raw       bool
+			serverRaw bool
+		}{{"own-queue", true, false, true}, {"subscribed-raw", false, true, false}, {"subscribed-enveloped", false, false, true}} {
+			t.Run(v+"/"+lay.name, func(t *testing.T) {
+				py := pythonPeer(t, v)
+				fq := testenv.StartFauxqs(t)
+				reqTopic := fq.CreateTopic(t, "py-requests")
+				serverQ := fq.CreateQueue(t, "py-server", nil)
+				fq.Subscribe(t, reqTopic, serverQ, lay.serverRaw, "")
+				respTopic := fq.CreateTopic(t, "py-responses")
+				srv := py.startServer(t, fq.Env(), "sns-sqs", serverQ)
+				args := []string{"proxy", "--backend", "sns-sqs", "--stdio", "--topic-arn", reqTopic, "--response-topic-arn", respTopic, "--wait-time", "1s", "--response-timeout", "60s"}
+				if !lay.own {
+					clientQ := fq.CreateQueue(t, "go-client", nil)
+					fq.Subscribe(t, respTopic, clientQ, lay.raw, "")
+					args = append(args, "--response-queue-url", clientQ)
+				}
+				cs := boundedStdioClient(t, fq.Env(), args...)
+				pyEcho(t, cs, "over sns")
+				cs.Close()
+				cs2 := boundedStdioClient(t, fq.Env(), args...)
+				pyEcho(t, cs2, "second")
+				noValidationNoise(t, "Python server", srv)
+			})
+		}
+	}
+}

@@ -10,7 +10,7 @@ comes from the environment (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, keys).
       --response-queue-url URL --steps STEPS
 
 STEPS is a comma-separated script: "list" (tools/list), "echo:TEXT"
-(tools/call echo), "wait" (print WAITING, then wait until
+(tools/call echo), "call:NAME" (tools/call NAME without arguments), "wait" (print WAITING, then wait until
 --signal-file exists). The client prints one
 line per step: "STEP <step> OK <json>" or "STEP <step> ERR <code> <message>".
 The server prints "PEER_READY" once it polls, and stops when stdin closes.
@@ -120,6 +120,9 @@ async def run_client(args):
                             got = sorted(t.name for t in res.tools)
                         elif step.startswith("echo:"):
                             res = await session.call_tool("echo", {"text": step[5:]})
+                            got = [c.text for c in res.content if c.type == "text"]
+                        elif step.startswith("call:"):
+                            res = await session.call_tool(step[5:], {})
                             got = [c.text for c in res.content if c.type == "text"]
                         else:
                             raise SystemExit(f"unknown step {step}")
