@@ -398,3 +398,50 @@ func TestGoProxyToPythonServerSNSSQS(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonClientToGoServeWebhook: Python asyncmcp webhook client →
+// asyncmcp serve --transport webhook → echo server; the deliveries are
+// signed, which the Python client ignores.
+func TestPythonClientToGoServeWebhook(t *testing.T) {
+	for _, v := range pythonVersions {
+		t.Run(v, func(t *testing.T) {
+			py := pythonPeer(t, v)
+			listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			launchServe(t, nil, "--transport", "webhook", "--listen", listen, "--allow-loopback-webhooks", "--", testenv.EchoServer(t))
+			c := py.startClient(t, nil, "--transport", "webhook", "--server-url", "http://"+listen+"/mcp/request", "--port", fmt.Sprint(testenv.FreePort(t)), "--steps", "list,echo:hello")
+			wantSteps(t, c, c.finish(t), "initialize OK", "list OK", `echo:hello OK ["hello"]`)
+			noValidationNoise(t, "Python client", c.proc)
+		})
+	}
+}
+
+// TestGoProxyToPythonServerWebhook: Go SDK client → asyncmcp proxy
+// --backend webhook → Python asyncmcp webhook server, whose deliveries are
+// unsigned: accepted with --allow-unsigned-webhooks, and only with it.
+func TestGoProxyToPythonServerWebhook(t *testing.T) {
+	for _, v := range pythonVersions {
+		t.Run(v, func(t *testing.T) {
+			py := pythonPeer(t, v)
+			port := testenv.FreePort(t)
+			cmd := exec.Command(py.python, peerScript(t), "server", "--transport", "webhook", "--port", fmt.Sprint(port))
+			cmd.Env = append(os.Environ(), py.env...)
+			srv := testenv.StartProcess(t, cmd, nil)
+			testenv.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), srv)
+			url := fmt.Sprintf("http://127.0.0.1:%d/mcp/request", port)
+			cs := boundedStdioClient(t, nil, "proxy", "--backend", "webhook", "--stdio", "--server-url", url, "--allow-unsigned-webhooks", "--response-timeout", "60s")
+			pyEcho(t, cs, "over webhooks")
+			cs.Close()
+			// Without the flag, the unsigned initialize answer is refused
+			// and the call ends in an error instead of an answer.
+			cmd2 := exec.Command(testenv.BuildAsyncmcp(t), "proxy", "--backend", "webhook", "--stdio", "--server-url", url, "--response-timeout", "5s")
+			cmd2.Stderr = testWriter{t}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			_, err := mcp.NewClient(&mcp.Implementation{Name: "strict", Version: "1"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd2, TerminateDuration: 5 * time.Second}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err == nil {
+				t.Fatal("an unsigned delivery was accepted without --allow-unsigned-webhooks")
+			}
+			t.Logf("without --allow-unsigned-webhooks: %v", err)
+		})
+	}
+}

@@ -8,6 +8,8 @@ comes from the environment (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, keys).
   peer.py client --transport sqs --queue-url URL --response-queue-url URL --steps STEPS
   peer.py client --transport sns-sqs --topic-arn ARN --response-topic-arn ARN \
       --response-queue-url URL --steps STEPS
+  peer.py server --transport webhook --port N       (endpoint /mcp/request)
+  peer.py client --transport webhook --server-url URL --port N --steps STEPS
 
 STEPS is a comma-separated script: "list" (tools/list), "echo:TEXT"
 (tools/call echo), "call:NAME" (tools/call NAME without arguments), "wait" (print WAITING, then wait until
@@ -20,6 +22,8 @@ import argparse
 import json
 import os
 import sys
+
+from contextlib import asynccontextmanager
 
 import anyio
 import boto3
@@ -55,7 +59,27 @@ def build_server():
     return app
 
 
+async def run_webhook_server(args):
+    import uvicorn
+    from asyncmcp.webhook.manager import WebhookSessionManager
+    from asyncmcp.webhook.utils import WebhookServerConfig
+
+    manager = WebhookSessionManager(build_server(), WebhookServerConfig(), server_path="/mcp/request")
+    async with manager.run():
+        config = uvicorn.Config(app=manager.asgi_app(), host="127.0.0.1", port=args.port, log_level="warning")
+        server = uvicorn.Server(config)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve)
+            while not server.started:
+                await anyio.sleep(0.05)
+            out("PEER_READY")
+            await anyio.to_thread.run_sync(sys.stdin.read)
+            server.should_exit = True
+
+
 async def run_server(args):
+    if args.transport == "webhook":
+        return await run_webhook_server(args)
     app = build_server()
     sqs = boto3.client("sqs")
     if args.transport == "sqs":
@@ -76,9 +100,49 @@ async def run_server(args):
         await anyio.to_thread.run_sync(sys.stdin.read)
 
 
+@asynccontextmanager
+async def python_webhook_client(args):
+    """The Python webhook client, with its receiver served on --port, and
+    _meta.webhookUrl added to initialize (ClientSession does not know it)."""
+    import uvicorn
+    from asyncmcp.webhook.client import webhook_client
+    from asyncmcp.webhook.utils import WebhookClientConfig
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    url = f"http://127.0.0.1:{args.port}/webhook/response"
+    async with webhook_client(WebhookClientConfig(server_url=args.server_url), "/webhook/response") as (read, write, client):
+        app = Starlette(routes=[Route("/webhook/response", await client.get_webhook_callback(), methods=["POST"])])
+        server = uvicorn.Server(uvicorn.Config(app=app, host="127.0.0.1", port=args.port, log_level="warning"))
+        send, recv = anyio.create_memory_object_stream(0)
+
+        async def add_webhook_url():
+            async with recv:
+                async for sm in recv:
+                    root = sm.message.root
+                    if isinstance(root, types.JSONRPCRequest) and root.method == "initialize":
+                        params = dict(root.params or {})
+                        params["_meta"] = dict(params.get("_meta") or {}, webhookUrl=url)
+                        root.params = params
+                    await write.send(sm)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve)
+            tg.start_soon(add_webhook_url)
+            while not server.started:
+                await anyio.sleep(0.05)
+            try:
+                yield read, send
+            finally:
+                server.should_exit = True
+                tg.cancel_scope.cancel()
+
+
 async def run_client(args):
-    sqs = boto3.client("sqs")
-    if args.transport == "sqs":
+    if args.transport == "webhook":
+        transport = python_webhook_client(args)
+    elif args.transport == "sqs":
+        sqs = boto3.client("sqs")
         from asyncmcp.sqs.client import sqs_client
         from asyncmcp.sqs.utils import SqsClientConfig
 
@@ -90,6 +154,7 @@ async def run_client(args):
         )
         transport = sqs_client(cfg, sqs)
     else:
+        sqs = boto3.client("sqs")
         from asyncmcp.sns_sqs.client import sns_sqs_client
         from asyncmcp.sns_sqs.utils import SnsSqsClientConfig
 
@@ -137,7 +202,9 @@ async def run_client(args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("role", choices=["server", "client"])
-    p.add_argument("--transport", choices=["sqs", "sns-sqs"], required=True)
+    p.add_argument("--transport", choices=["sqs", "sns-sqs", "webhook"], required=True)
+    p.add_argument("--port", type=int, help="webhook: port to serve on (server) or receive deliveries on (client)")
+    p.add_argument("--server-url", help="webhook client: the server's endpoint")
     p.add_argument("--queue-url")
     p.add_argument("--response-queue-url")
     p.add_argument("--topic-arn")
