@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -442,6 +444,63 @@ func TestGoProxyToPythonServerWebhook(t *testing.T) {
 				t.Fatal("an unsigned delivery was accepted without --allow-unsigned-webhooks")
 			}
 			t.Logf("without --allow-unsigned-webhooks: %v", err)
+		})
+	}
+}
+
+// TestPythonProxyToGoServeSQS: HTTP client → the Python asyncmcp proxy
+// (its SQS backend) → asyncmcp serve --transport sqs → echo server. The
+// Python proxy speaks its own dialect of Streamable HTTP (X-Session-Id,
+// JSON answers), so the test drives it with plain HTTP. Its SNS+SQS backend
+// names the request topic as the reply topic (a Python bug), so it is not
+// tested.
+func TestPythonProxyToGoServeSQS(t *testing.T) {
+	for _, v := range pythonVersions {
+		t.Run(v, func(t *testing.T) {
+			py := pythonPeer(t, v)
+			fq := testenv.StartFauxqs(t)
+			reqQ := fq.CreateQueue(t, "py-requests", nil)
+			respQ := fq.CreateQueue(t, "py-responses", nil)
+			launchServe(t, fq.Env(), "--transport", "sqs", "--queue-url", reqQ, "--wait-time", "1s", "--", testenv.EchoServer(t))
+			port := testenv.FreePort(t)
+			cmd := exec.Command(py.python, peerScript(t), "proxy", "--transport", "sqs", "--queue-url", reqQ, "--response-queue-url", respQ, "--port", fmt.Sprint(port))
+			cmd.Env = append(append(os.Environ(), fq.Env()...), py.env...)
+			proxy := testenv.StartProcess(t, cmd, nil)
+			testenv.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", port), proxy)
+			url := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+			sid := ""
+			post := func(body string) (int, string) {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				if sid != "" {
+					req.Header.Set("X-Session-Id", sid)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatalf("POST %s: %v\nproxy log:\n%s", body, err, proxy.Log())
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+				if s := resp.Header.Get("X-Session-Id"); s != "" {
+					sid = s
+				}
+				return resp.StatusCode, string(b)
+			}
+			code, body := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"http","version":"1"}}}`)
+			if code != 200 || !strings.Contains(body, `"asyncmcp-echo"`) {
+				t.Fatalf("initialize through the Python proxy: %d %s\nproxy log:\n%s", code, body, proxy.Log())
+			}
+			if code, body := post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`); code/100 != 2 {
+				t.Fatalf("notifications/initialized: %d %s", code, body)
+			}
+			code, body = post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"via python proxy"}}}`)
+			if code != 200 || !strings.Contains(body, `"text":"via python proxy"`) {
+				t.Fatalf("tools/call through the Python proxy: %d %s\nproxy log:\n%s", code, body, proxy.Log())
+			}
 		})
 	}
 }

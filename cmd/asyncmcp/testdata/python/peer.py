@@ -10,6 +10,7 @@ comes from the environment (AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, keys).
       --response-queue-url URL --steps STEPS
   peer.py server --transport webhook --port N       (endpoint /mcp/request)
   peer.py client --transport webhook --server-url URL --port N --steps STEPS
+  peer.py proxy --transport sqs --queue-url URL --response-queue-url URL --port N
 
 STEPS is a comma-separated script: "list" (tools/list), "echo:TEXT"
 (tools/call echo), "call:NAME" (tools/call NAME without arguments), "wait" (print WAITING, then wait until
@@ -75,6 +76,33 @@ async def run_webhook_server(args):
             out("PEER_READY")
             await anyio.to_thread.run_sync(sys.stdin.read)
             server.should_exit = True
+
+
+async def run_proxy(args):
+    """The Python asyncmcp proxy: HTTP on --port, the SQS backend."""
+    from asyncmcp.proxy import ProxyConfig, ProxyServer
+    from asyncmcp.sqs.utils import SqsClientConfig
+
+    backend = SqsClientConfig(
+        read_queue_url=args.queue_url,
+        response_queue_url=args.response_queue_url,
+        wait_time_seconds=1,
+        poll_interval_seconds=0.05,
+    )
+    proxy = ProxyServer(
+        ProxyConfig(
+            host="127.0.0.1",
+            port=args.port,
+            server_path="/mcp",
+            backend_transport="sqs",
+            backend_config=backend,
+            backend_clients={"sqs_client": boto3.client("sqs")},
+        )
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(proxy.run)
+        await anyio.to_thread.run_sync(sys.stdin.read)
+        tg.cancel_scope.cancel()
 
 
 async def run_server(args):
@@ -201,7 +229,7 @@ async def run_client(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("role", choices=["server", "client"])
+    p.add_argument("role", choices=["server", "client", "proxy"])
     p.add_argument("--transport", choices=["sqs", "sns-sqs", "webhook"], required=True)
     p.add_argument("--port", type=int, help="webhook: port to serve on (server) or receive deliveries on (client)")
     p.add_argument("--server-url", help="webhook client: the server's endpoint")
@@ -213,7 +241,7 @@ def main():
     p.add_argument("--step-timeout", type=float, default=30)
     p.add_argument("--signal-file")
     args = p.parse_args()
-    anyio.run(run_server if args.role == "server" else run_client, args)
+    anyio.run({"server": run_server, "client": run_client, "proxy": run_proxy}[args.role], args)
 
 
 if __name__ == "__main__":
