@@ -504,3 +504,39 @@ func TestPythonProxyToGoServeSQS(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonReadsGoldenVectors: every golden vector of docs/wire-format.md
+// (internal/wire/testdata) passes Python asyncmcp's own attribute and
+// message validation, and its initialize vectors name the reply-to where
+// each Python version looks for it.
+func TestPythonReadsGoldenVectors(t *testing.T) {
+	dir, err := filepath.Abs(filepath.Join("..", "..", "internal", "wire", "testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Glob(filepath.Join(dir, "[0-9]*.json"))
+	if len(want) == 0 {
+		t.Fatalf("no golden vectors in %s", dir)
+	}
+	for _, v := range pythonVersions {
+		t.Run(v, func(t *testing.T) {
+			py := pythonPeer(t, v)
+			script, _ := filepath.Abs(filepath.Join("testdata", "python", "read_vectors.py"))
+			cmd := exec.Command(py.python, script, dir, v)
+			cmd.Env = append(os.Environ(), py.env...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("read_vectors.py: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != len(want) {
+				t.Fatalf("Python read %d vectors, want %d:\n%s", len(lines), len(want), out)
+			}
+			for _, l := range lines {
+				if !strings.HasSuffix(l, " OK") {
+					t.Errorf("Python %s: %s", v, l)
+				}
+			}
+		})
+	}
+}
