@@ -88,6 +88,13 @@ type ServerConfig struct {
 	// sqs.ServerConfig.
 	MaxReceiveCount int
 	SharedQueue     int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with error -32014. Zero means 1000; negative means no cap.
+	MaxSessions int
+	// SessionBufferBytes bounds the bytes of received messages a session
+	// may hold unread (a request beyond it is answered with -32012). Zero
+	// means 16 MiB.
+	SessionBufferBytes int
 	// RequireSessionKey refuses sessions whose client sends no SessionKey
 	// (Python asyncmcp clients), so that every session is bound to a secret
 	// of its creator. Without it, such sessions are bound to the SQS
@@ -125,6 +132,8 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
 		RequireSessionKey:      cfg.RequireSessionKey,
+		MaxSessions:            cfg.MaxSessions,
+		SessionBufferBytes:     cfg.SessionBufferBytes,
 		Logger:                 cfg.Logger,
 	})
 	if err != nil {

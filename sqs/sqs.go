@@ -68,6 +68,13 @@ type ServerConfig struct {
 	// same queue before it is answered with "session not found". Zero
 	// answers at once (one server process per queue).
 	SharedQueue int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with error -32014. Zero means 1000; negative means no cap.
+	MaxSessions int
+	// SessionBufferBytes bounds the bytes of received messages a session
+	// may hold unread (a request beyond it is answered with -32012). Zero
+	// means 16 MiB.
+	SessionBufferBytes int
 	// RequireSessionKey refuses sessions whose client sends no SessionKey
 	// (Python asyncmcp clients), so that every session is bound to a secret
 	// of its creator. Without it, such sessions are bound to the SQS
@@ -102,6 +109,8 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
 		RequireSessionKey:      cfg.RequireSessionKey,
+		MaxSessions:            cfg.MaxSessions,
+		SessionBufferBytes:     cfg.SessionBufferBytes,
 		Logger:                 cfg.Logger,
 	})
 	if err != nil {

@@ -32,6 +32,8 @@ type queueFlags struct {
 	maxReceiveCount  int
 	sharedQueue      int
 	requireKey       bool
+	bufferBytes      int
+	maxSessions      int           // server side, from --max-sessions
 	requestTimeout   time.Duration // client side, from --response-timeout
 }
 
@@ -47,6 +49,7 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
+	fs.intVar(&q.bufferBytes, []string{"--session-buffer-bytes"}, "N", g, "bytes of received messages a session may hold unread (default 16 MiB)")
 	fs.boolVar(&q.requireKey, "--require-session-key", "", g, "refuse clients that send no SessionKey (Python asyncmcp clients), so every session is bound to its creator's secret")
 	q.registerCommon(fs, g)
 }
@@ -98,17 +101,19 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 	switch kind {
 	case "sqs":
 		return sqs.Listen(sqs.ServerConfig{
-			Client:            awssqs.NewFromConfig(cfg),
-			QueueURL:          q.queueURL,
-			WaitTime:          q.waitTime,
-			VisibilityTimeout: q.visibility,
-			Pollers:           q.pollers,
-			IdleTimeout:       q.idleTimeout,
-			MaxMessageBytes:   q.maxMessageBytes,
-			MaxReceiveCount:   q.maxReceiveCount,
-			SharedQueue:       q.sharedQueue,
-			RequireSessionKey: q.requireKey,
-			Logger:            log,
+			Client:             awssqs.NewFromConfig(cfg),
+			QueueURL:           q.queueURL,
+			WaitTime:           q.waitTime,
+			VisibilityTimeout:  q.visibility,
+			Pollers:            q.pollers,
+			IdleTimeout:        q.idleTimeout,
+			MaxMessageBytes:    q.maxMessageBytes,
+			MaxReceiveCount:    q.maxReceiveCount,
+			SharedQueue:        q.sharedQueue,
+			RequireSessionKey:  q.requireKey,
+			MaxSessions:        q.maxSessions,
+			SessionBufferBytes: q.bufferBytes,
+			Logger:             log,
 		})
 	}
 	return snsSQSListener(cfg, q, log)
@@ -254,18 +259,20 @@ func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (bridge.D
 
 func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Listener, error) {
 	return snssqs.Listen(snssqs.ServerConfig{
-		SQS:               awssqs.NewFromConfig(cfg),
-		SNS:               sns.NewFromConfig(cfg),
-		QueueURL:          q.queueURL,
-		WaitTime:          q.waitTime,
-		VisibilityTimeout: q.visibility,
-		Pollers:           q.pollers,
-		IdleTimeout:       q.idleTimeout,
-		MaxMessageBytes:   q.maxMessageBytes,
-		MaxReceiveCount:   q.maxReceiveCount,
-		SharedQueue:       q.sharedQueue,
-		RequireSessionKey: q.requireKey,
-		Logger:            log,
+		SQS:                awssqs.NewFromConfig(cfg),
+		SNS:                sns.NewFromConfig(cfg),
+		QueueURL:           q.queueURL,
+		WaitTime:           q.waitTime,
+		VisibilityTimeout:  q.visibility,
+		Pollers:            q.pollers,
+		IdleTimeout:        q.idleTimeout,
+		MaxMessageBytes:    q.maxMessageBytes,
+		MaxReceiveCount:    q.maxReceiveCount,
+		SharedQueue:        q.sharedQueue,
+		RequireSessionKey:  q.requireKey,
+		MaxSessions:        q.maxSessions,
+		SessionBufferBytes: q.bufferBytes,
+		Logger:             log,
 	})
 }
 

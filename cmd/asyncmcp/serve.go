@@ -88,7 +88,7 @@ func (w *webhookServerFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "sign deliveries with this shared secret (default: a fresh secret per session, sent to the client at initialize)")
 	fs.listVar(&w.allowHosts, []string{"--allow-webhook-host"}, "HOST", g, "deliver only to webhook URLs on HOST (repeatable; host, host:port, *.example.com or *)")
 	fs.boolVar(&w.allowLoopback, "--allow-loopback-webhooks", "", g, "also deliver to localhost and loopback addresses (development)")
-	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "most concurrent sessions, else 503 (default 1000)")
+	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "any transport: most concurrent sessions, else 503 (queues: error -32014) (default 1000)")
 	fs.intVar(&w.retries, []string{"--webhook-retries"}, "N", g, "retries of a failed delivery, with exponential backoff (default 4)")
 	fs.stringVar(&w.webhookTools, []string{"--webhook-tools"}, "a,b", g, "hybrid: tools whose results are delivered by webhook")
 }
@@ -134,6 +134,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
+		o.queue.maxSessions = o.hook.maxSessions
 		l, err := o.queue.listener(ctx, strings.ToLower(o.transport), log)
 		if err != nil {
 			return err

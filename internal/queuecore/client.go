@@ -52,6 +52,10 @@ type ClientConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
+	// SessionBufferBytes bounds the bytes a session may hold unread; beyond
+	// it messages are left on the queue for redelivery. Zero means
+	// DefaultSessionBufferBytes (16 MiB).
+	SessionBufferBytes int
 	// RequestTimeout fails a request with error CodeRequestTimeout (and
 	// cancels it at the server) when neither its answer nor a progress
 	// notification for it arrived for this long: the server is gone, or
@@ -124,6 +128,9 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.SessionBuffer <= 0 {
 		cfg.SessionBuffer = 1024
 	}
+	if cfg.SessionBufferBytes <= 0 {
+		cfg.SessionBufferBytes = DefaultSessionBufferBytes
+	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
@@ -189,7 +196,7 @@ func (c *Client) Connect(ctx context.Context) (*ClientConn, error) {
 		c:        c,
 		id:       wire.NewID(),
 		key:      wire.NewID(),
-		inbox:    newMailbox(c.cfg.SessionBuffer),
+		inbox:    newMailbox(c.cfg.SessionBuffer, c.cfg.SessionBufferBytes),
 		inflight: map[string]*pending{},
 		progress: map[string]string{},
 	}
@@ -264,7 +271,7 @@ func (c *Client) handle(r received) {
 		log.Warn("malformed message from server dropped", "code", d.Err.Code, "reason", d.Err.Message)
 		return
 	}
-	if s.receive(d.Msg) {
+	if s.receive(d.Msg, len(d.Body)) {
 		c.reader.delete(r.receipt)
 		return
 	}
@@ -424,7 +431,7 @@ func (s *ClientConn) expire(key string, p *pending) {
 	d := s.c.cfg.RequestTimeout
 	s.log.Warn("request timed out: no answer and no progress", "id", p.req.ID.Raw(), "method", p.req.Method, "timeout", d)
 	s.inbox.put(wire.ErrorResponse(p.req.ID, wire.CodeRequestTimeout,
-		fmt.Sprintf("no answer from the server within %s (and no progress); request cancelled", d)))
+		fmt.Sprintf("no answer from the server within %s (and no progress); request cancelled", d)), 0)
 	params, _ := json.Marshal(map[string]any{"requestId": p.req.ID.Raw(), "reason": "timed out after " + d.String()})
 	s.sendLater(&jsonrpc.Request{Method: "notifications/cancelled", Params: params})
 }
@@ -481,22 +488,22 @@ func (s *ClientConn) sendLater(msgs ...jsonrpc.Message) {
 			if err := s.send(ctx, m); err != nil {
 				s.log.Error("re-sending message after re-initialize", "err", err)
 				if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
-					s.receive(wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and could not be re-established: "+err.Error()))
+					s.receive(wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and could not be re-established: "+err.Error()), 0)
 				}
 			}
 		}
 	})
 }
 
-// receive handles one message from the server; it reports false if the
-// inbox is full. Called by the poller: it must not block.
-func (s *ClientConn) receive(msg jsonrpc.Message) bool {
+// receive handles one message from the server, of size bytes; it reports
+// false if the inbox is full. Called by the poller: it must not block.
+func (s *ClientConn) receive(msg jsonrpc.Message, size int) bool {
 	resp, ok := msg.(*jsonrpc.Response)
 	if !ok {
 		if req, isReq := msg.(*jsonrpc.Request); isReq && req.Method == "notifications/progress" {
 			s.progressed(req)
 		}
-		return s.inbox.put(msg)
+		return s.inbox.put(msg, size)
 	}
 	key := idKey(resp.ID)
 	s.mu.Lock()
@@ -540,7 +547,7 @@ func (s *ClientConn) receive(msg jsonrpc.Message) bool {
 	}
 	s.untrack(key)
 	s.mu.Unlock()
-	return s.inbox.put(resp)
+	return s.inbox.put(resp, size)
 }
 
 // progressed restarts the timeout of the request a progress notification
@@ -577,7 +584,7 @@ func (s *ClientConn) reinitDone(resp *jsonrpc.Response) {
 		s.mu.Unlock()
 		s.log.Error("re-initialize failed", "err", resp.Error)
 		for _, f := range failed {
-			s.inbox.put(f)
+			s.inbox.put(f, 0)
 		}
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -43,6 +44,14 @@ type ServerConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
+	// SessionBufferBytes bounds the bytes (message bodies) a session may
+	// hold unread; a request beyond it is answered with -32012. Zero means
+	// DefaultSessionBufferBytes (16 MiB).
+	SessionBufferBytes int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with CodeTooManySessions. Zero means 1000; negative
+	// means no cap.
+	MaxSessions int
 	// AnswerCache is how many answers per session are kept to re-send when a
 	// request is delivered again. Zero means 256.
 	AnswerCache int
@@ -101,6 +110,12 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.SessionBuffer <= 0 {
 		cfg.SessionBuffer = 1024
+	}
+	if cfg.SessionBufferBytes <= 0 {
+		cfg.SessionBufferBytes = DefaultSessionBufferBytes
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 1000
 	}
 	if cfg.AnswerCache <= 0 {
 		cfg.AnswerCache = 256
@@ -377,6 +392,11 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		s.reader.release(r.receipt)
 		return
 	}
+	if n := len(s.sessions); s.cfg.MaxSessions > 0 && n >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.poisonTo(r, log, d.ID, wire.CodeTooManySessions, fmt.Sprintf("this server has %d sessions open, its limit; try again later", n), replyTo)
+		return
+	}
 	c := &ServerConn{
 		srv:      s,
 		id:       id,
@@ -384,7 +404,7 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		replyTo:  replyTo,
 		bind:     bind,
 		goPeer:   d.ReplyTo != "",
-		inbox:    newMailbox(s.cfg.SessionBuffer),
+		inbox:    newMailbox(s.cfg.SessionBuffer, s.cfg.SessionBufferBytes),
 		running:  map[string]*run{},
 		answers:  map[string]*list.Element{},
 		order:    list.New(),
@@ -543,7 +563,7 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		c.mu.Unlock()
 		// Notifications and responses are deleted once handed over.
 		c.srv.reader.delete(r.receipt)
-		if !c.inbox.put(d.Msg) {
+		if !c.inbox.put(d.Msg, len(d.Body)) {
 			log.Warn("session inbox full; message dropped", "method", d.Attrs.Get(wire.AttrMethod))
 		}
 		return
@@ -601,7 +621,7 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 	if c.srv.fifo {
 		c.srv.reader.delete(r.receipt)
 	}
-	if !c.inbox.put(req) {
+	if !c.inbox.put(req, len(d.Body)) {
 		c.mu.Lock()
 		delete(c.running, key)
 		c.mu.Unlock()
@@ -634,6 +654,7 @@ func (c *ServerConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 	}
 	if err := c.srv.cfg.Sender.Send(ctx, c.replyTo, env); err != nil {
+		c.sendFailed(msg, err)
 		return rejected(err)
 	}
 	if isResp && resp.ID.IsValid() {
@@ -653,6 +674,50 @@ func (c *ServerConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 	}
 	return nil
+}
+
+// sendFailed handles a message that could not be sent to the client. If
+// the reply-to is gone (the queue or topic was deleted), the session ends:
+// nothing can reach its client any more. A response that could not be sent
+// ends its request either way: its copies are deleted and their visibility
+// no longer extended (the SDK already retried the send), so nothing waits on
+// an answer that will never arrive.
+func (c *ServerConn) sendFailed(msg jsonrpc.Message, err error) {
+	if destinationGone(err) {
+		c.log.Error("the session's reply-to no longer exists; ending the session", "reply_to", c.replyTo, "err", err)
+		c.end(endByOwner, "reply-to "+c.replyTo+" no longer exists")
+		return
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || !resp.ID.IsValid() {
+		c.log.Warn("sending to the client failed", "err", err)
+		return
+	}
+	key := idKey(resp.ID)
+	c.mu.Lock()
+	run := c.running[key]
+	delete(c.running, key)
+	c.mu.Unlock()
+	c.log.Error("answer lost: sending it to the client failed", "id", resp.ID.Raw(), "err", err)
+	if run != nil {
+		for _, h := range run.receipts {
+			c.srv.reader.delete(h)
+		}
+	}
+}
+
+// destinationGone reports whether a send failed because the queue or topic
+// does not exist.
+func destinationGone(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue", "QueueDoesNotExist", "NotFound":
+		return true
+	}
+	return false
 }
 
 // remember caches an answer; c.mu is held.

@@ -112,6 +112,9 @@ const (
 	// request got no answer (and no progress) within the client's request
 	// timeout, so the server is presumed gone or deaf to this session.
 	CodeRequestTimeout = -32013
+	// CodeTooManySessions answers an initialize at a server that has as
+	// many sessions open as its limit allows.
+	CodeTooManySessions = -32014
 )
 
 // Size limits of the services, in bytes of body plus attribute names, types
