@@ -1,8 +1,11 @@
 package sqs_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,4 +98,63 @@ func TestReplyQueueDeletedMidCall(t *testing.T) {
 	other.replyTo = other.resp
 	other.send(req, `{"jsonrpc":"2.0","id":6,"method":"ping"}`, other.attrs("ping", "6"))
 	other.expectError(int64(6), wire.CodeSessionNotFound)
+}
+
+// TestResponseQueueReused: a client that reads a response queue a client
+// before it read gets its answers at once. (A long poll cancelled at exit
+// used to take the next client's first answer and hide it for a whole
+// visibility timeout, here ten minutes, past the test's guard.)
+func TestResponseQueueReused(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	req, resp := newQueue(t, f, "req", nil), newQueue(t, f, "resp", nil)
+	l := listen(t, f, sqs.ServerConfig{QueueURL: req})
+	transporttest.ServeMCP(t, l, transporttest.NewServer())
+	for i := range 3 {
+		c, err := sqs.NewClient(context.Background(), sqs.ClientConfig{Client: f.SQS(t), QueueURL: req, ResponseQueueURL: resp, VisibilityTimeout: 10 * time.Minute, Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // hang guard
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "reuse", Version: "1"}, nil).Connect(ctx, c.Transport(), &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		cancel()
+		if err != nil {
+			t.Fatalf("client %d on a reused response queue: %v", i, err)
+		}
+		cs.Close()
+		c.Close()
+	}
+}
+
+// TestSharedResponseQueueReported: a client whose response queue also
+// carries another client's messages says so in its log.
+func TestSharedResponseQueueReported(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	req, resp := newQueue(t, f, "req", nil), newQueue(t, f, "resp", nil)
+	var logs syncBuffer
+	newClient(t, f, sqs.ClientConfig{QueueURL: req, ResponseQueueURL: resp, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r := raw{t, f.SQS(t), resp}
+	r.send(resp, `{"jsonrpc":"2.0","id":1,"result":{}}`, wire.Attributes{wire.AttrSessionID: {DataType: "String", Value: "theirs"}, wire.AttrClientID: {DataType: "String", Value: "other-process"}})
+	for deadline := time.Now().Add(guard); !strings.Contains(logs.String(), "response queue shared with another client"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no report of the shared queue; log:\n%s", logs.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -89,6 +89,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	sessions map[string]*ClientConn
+	others   map[string]bool // other clients seen on the response queue
 	closed   bool
 	wg       sync.WaitGroup // background sends
 }
@@ -140,6 +141,9 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, owned: cleanup != nil, sessions: map[string]*ClientConn{}}
 	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
+	c.reader.wake = func(ctx context.Context) error {
+		return SQSSender{Client: cfg.SQS}.Send(ctx, cfg.ResponseQueueURL, wire.EncodeWake(cfg.ClientID))
+	}
 	c.reader.start()
 	return c, nil
 }
@@ -240,6 +244,13 @@ func (c *Client) handle(r received) {
 	s := c.sessions[d.SessionID]
 	c.mu.Unlock()
 	log := c.log.With("message_id", r.messageID, "session", d.SessionID)
+	if d.Type == wire.TypeWake {
+		c.reader.delete(r.receipt) // another reader of this queue stopped
+		return
+	}
+	if s == nil && !c.owned && d.ClientID != "" && d.ClientID != c.cfg.ClientID {
+		c.sharedWith(d.ClientID)
+	}
 	if s == nil {
 		switch {
 		case c.owned:
@@ -252,7 +263,7 @@ func (c *Client) handle(r received) {
 			log.Debug("message for a session of another client made visible again", "owner", d.ClientID, "receive_count", r.receiveCount)
 			c.reader.release(r.receipt)
 		default:
-			log.Warn("message for an unknown session received too often; deleted", "owner", d.ClientID, "receive_count", r.receiveCount)
+			log.Error("message for a session this process does not have deleted after being handed back too often: if another process reads this response queue, that message is lost to it; give each process its own queue", "owner", d.ClientID, "receive_count", r.receiveCount, "queue", c.cfg.ResponseQueueURL)
 			c.reader.delete(r.receipt)
 		}
 		return
@@ -279,6 +290,21 @@ func (c *Client) handle(r received) {
 	if r.receiveCount >= c.cfg.MaxReceiveCount {
 		log.Error("session not reading; message dropped", "receive_count", r.receiveCount)
 		c.reader.delete(r.receipt)
+	}
+}
+
+// sharedWith reports, once per client, that another client's messages
+// arrive on this client's response queue.
+func (c *Client) sharedWith(other string) {
+	c.mu.Lock()
+	if c.others == nil {
+		c.others = map[string]bool{}
+	}
+	seen := c.others[other] || len(c.others) >= 64
+	c.others[other] = true
+	c.mu.Unlock()
+	if !seen {
+		c.log.Warn("response queue shared with another client: its messages are handed back to it a bounded number of times (MaxReceiveCount), after which they are lost; give each process its own response queue", "queue", c.cfg.ResponseQueueURL, "other_client", other)
 	}
 }
 

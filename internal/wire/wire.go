@@ -59,6 +59,10 @@ const (
 	// body is the notification MethodSessionEnd, so a peer that ignores the
 	// attribute sees a harmless unknown notification.
 	TypeSessionEnd = "session-end"
+	// TypeWake marks a wake-up a client sends to its own response queue
+	// when it stops, to end its long polls in flight (a cancelled long
+	// poll may still take a message and hide it). Receivers delete it.
+	TypeWake = "wake"
 )
 
 // MethodSessionEnd is the method of the body of a TypeSessionEnd message.
@@ -192,6 +196,17 @@ func Encode(msg jsonrpc.Message, h Header) (Envelope, error) {
 	}
 	return Envelope{Body: string(body), Attrs: attrs, GroupID: h.SessionID, DedupID: NewDedupID()}, nil
 }
+
+// EncodeWake builds the wake-up message a client sends to its own response
+// queue when it stops.
+func EncodeWake(clientID string) Envelope {
+	body, _ := jsonrpc.EncodeMessage(&jsonrpc.Request{Method: MethodWake})
+	a := Header{ClientID: clientID}.attrs(TypeWake)
+	return Envelope{Body: string(body), Attrs: a, GroupID: "wake-" + clientID, DedupID: NewDedupID()}
+}
+
+// MethodWake is the method of the body of a TypeWake message.
+const MethodWake = "notifications/asyncmcp/wake"
 
 // EscapeNonBMP returns body with every character outside the Basic
 // Multilingual Plane (U+10000 and above, such as emoji) written as a JSON
