@@ -2,6 +2,9 @@
 // over Streamable HTTP (protocol revisions 2025-03-26 to 2025-11-25) and over
 // the legacy HTTP+SSE transport (2024-11-05), at the same time, for one or
 // more named servers, and hands each client session to a [bridge.Dialer].
+// Requests of the stateless revision (2026-07-28) on the same endpoint are
+// served without a session: their headers are checked against their body
+// and each goes to the back's [bridge.RoundTripper] (see modern.go).
 //
 // Messages are forwarded raw, so every method, including ones this package
 // has never heard of (tasks/get, custom methods), crosses unchanged.
@@ -66,6 +69,11 @@ type Options struct {
 	// SessionTimeout closes sessions with no request and no attached stream
 	// for this long; zero means 30 minutes, negative means never.
 	SessionTimeout time.Duration
+	// IdleCloseTimeout closes sooner a session that holds nothing: no client
+	// attached to any of its streams and no request awaiting its answer
+	// (a client that went away without DELETE). Zero means
+	// DefaultIdleCloseTimeout; negative leaves only SessionTimeout.
+	IdleCloseTimeout time.Duration
 	// EventLimit bounds the events kept per session for resumption with
 	// Last-Event-ID; default 1000.
 	EventLimit int
@@ -97,7 +105,8 @@ type Options struct {
 	// an [*AdmitError] (403 for any other error) and a JSON-RPC error
 	// carrying the error's text. On success the Admission's Header is added
 	// to the initialize response and its Data kept in the session's
-	// [SessionInfo].
+	// [SessionInfo]. Admit, Divert and Deliver concern sessions only:
+	// 2026-07-28 requests open none and are not shown to them.
 	Admit func(header http.Header, initParams json.RawMessage) (Admission, error)
 }
 
@@ -165,6 +174,19 @@ func (o *Options) maxSessions() int {
 		return o.MaxSessions
 	}
 	return 1000
+}
+
+// DefaultIdleCloseTimeout is the default of [Options.IdleCloseTimeout].
+const DefaultIdleCloseTimeout = 2 * time.Minute
+
+func (o *Options) idleCloseTimeout() time.Duration {
+	switch {
+	case o.IdleCloseTimeout < 0:
+		return 0
+	case o.IdleCloseTimeout == 0:
+		return DefaultIdleCloseTimeout
+	}
+	return o.IdleCloseTimeout
 }
 
 func (o *Options) sessionTimeout() time.Duration {
@@ -296,7 +318,7 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) 
 	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name"+requestedParamHeaders(r))
 		h.Set("Access-Control-Max-Age", "86400")
 	}
 }
@@ -424,11 +446,17 @@ func newSessionID() string {
 
 // sweepIdle closes sessions that have been idle longer than the timeout.
 func (s *Server) sweepIdle() {
-	timeout := s.opts.sessionTimeout()
-	if timeout == 0 {
+	timeout, quiet := s.opts.sessionTimeout(), s.opts.idleCloseTimeout()
+	if timeout == 0 && quiet == 0 {
 		return
 	}
-	t := time.NewTicker(min(timeout/4, 30*time.Second))
+	tick := 30 * time.Second
+	for _, d := range []time.Duration{timeout, quiet} {
+		if d > 0 {
+			tick = min(tick, d/4)
+		}
+	}
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
@@ -441,7 +469,9 @@ func (s *Server) sweepIdle() {
 		for _, ep := range s.endpoints {
 			ep.mu.Lock()
 			for _, sess := range ep.sessions {
-				if since := sess.idleSince(); !since.IsZero() && time.Since(since) > timeout {
+				if since := sess.idleSince(); timeout > 0 && !since.IsZero() && time.Since(since) > timeout {
+					idle = append(idle, sess)
+				} else if since := sess.quietSince(); quiet > 0 && !since.IsZero() && time.Since(since) > quiet {
 					idle = append(idle, sess)
 				}
 			}
@@ -449,7 +479,7 @@ func (s *Server) sweepIdle() {
 		}
 		s.mu.Unlock()
 		for _, sess := range idle {
-			s.log.Info("closing idle session", "session", sess.id, "idle_timeout", timeout)
+			s.log.Info("closing idle session", "session", sess.id, "session_timeout", timeout, "idle_close", quiet)
 			sess.Close()
 		}
 	}

@@ -378,6 +378,23 @@ func (s *session) idleSince() time.Time {
 	return s.lastActive
 }
 
+// quietSince reports when the session was last used if it holds nothing
+// now (no client attached to a stream, no request awaiting its answer), or
+// the zero time.
+func (s *session) quietSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byReq) > 0 || len(s.diverted) > 0 {
+		return time.Time{}
+	}
+	for _, st := range s.streams {
+		if st.owner != nil {
+			return time.Time{}
+		}
+	}
+	return s.lastActive
+}
+
 // progressToken returns params._meta.progressToken as a string key, or "".
 func progressToken(params json.RawMessage) string {
 	if len(params) == 0 || !bytes.Contains(params, []byte("progressToken")) {

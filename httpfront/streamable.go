@@ -77,15 +77,21 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 		rpcError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 		return
 	}
-	version, ok := ep.checkVersion(w, r)
-	if !ok {
-		return
-	}
 	body, ok := ep.readBody(w, r)
 	if !ok {
 		return
 	}
 	msg, ok := ep.decodeOne(w, body)
+	if !ok {
+		return
+	}
+	if isModernPost(r, msg) {
+		// The stateless revision: no session, whatever the endpoint's mode
+		// (Mcp-Session-Id and Last-Event-ID are ignored).
+		ep.serveModern(w, r, msg.(*jsonrpc.Request))
+		return
+	}
+	version, ok := ep.checkVersion(w, r)
 	if !ok {
 		return
 	}

@@ -105,6 +105,12 @@ type Streamable struct {
 	// as a signing secret or a note that the answer comes by another route.
 	// It must not read or close resp.Body.
 	OnResponse func(msg jsonrpc.Message, resp *http.Response)
+	// MaxMessageBytes bounds one message read from the server (a JSON
+	// body or one SSE event); zero means DefaultMaxMessageBytes. A larger
+	// message ends its response stream.
+	MaxMessageBytes int
+
+	params paramCache // x-mcp-header bindings of the tools seen by RoundTrip
 }
 
 // Dial returns a connection; nothing is sent until the first Write.
@@ -123,6 +129,7 @@ func (s *Streamable) Dial(ctx context.Context) (mcp.Connection, error) {
 		hc:       hc,
 		log:      log,
 		onResp:   s.OnResponse,
+		maxMsg:   s.maxMessage(),
 		ctx:      cctx,
 		cancel:   cancel,
 		incoming: make(chan jsonrpc.Message, 64),
@@ -134,6 +141,7 @@ type streamConn struct {
 	hc     *http.Client
 	log    *slog.Logger
 	onResp func(jsonrpc.Message, *http.Response)
+	maxMsg int
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -289,9 +297,12 @@ func (c *streamConn) post(msg jsonrpc.Message, retry404 bool) error {
 		return nil
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxMsg)+1))
 	if err != nil {
 		return fmt.Errorf("reading response: %w", err)
+	}
+	if len(b) > c.maxMsg {
+		return fmt.Errorf("reading response: larger than %d bytes", c.maxMsg)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -335,7 +346,7 @@ func (c *streamConn) reinitialize() error {
 	}
 	// Drain the answer: its content was already given to the client once.
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		sr := newSSEReader(resp.Body)
+		sr := newSSEReader(resp.Body, c.maxMsg)
 		for {
 			ev, err := sr.next()
 			if err != nil {
@@ -384,7 +395,7 @@ func (c *streamConn) readStream(resp *http.Response, want jsonrpc.ID, isInit boo
 	lastID := ""
 	got := !want.IsValid()
 	for attempt := 0; ; attempt++ {
-		sr := newSSEReader(resp.Body)
+		sr := newSSEReader(resp.Body, c.maxMsg)
 		for {
 			ev, err := sr.next()
 			if err != nil {
@@ -460,7 +471,7 @@ func (c *streamConn) openGet() {
 			resp, err := c.hc.Do(r)
 			if err == nil && resp.StatusCode == http.StatusOK {
 				attempt = 0
-				sr := newSSEReader(resp.Body)
+				sr := newSSEReader(resp.Body, c.maxMsg)
 				for {
 					ev, err := sr.next()
 					if err != nil {
@@ -523,18 +534,44 @@ type sseEvent struct {
 	data      []byte
 }
 
-type sseReader struct{ br *bufio.Reader }
+// sseReader reads SSE events, none larger than max bytes.
+type sseReader struct {
+	br  *bufio.Reader
+	max int
+}
 
-func newSSEReader(r io.Reader) *sseReader { return &sseReader{bufio.NewReaderSize(r, 64<<10)} }
+func newSSEReader(r io.Reader, max int) *sseReader {
+	return &sseReader{bufio.NewReaderSize(r, 64<<10), max}
+}
+
+// errEventTooLarge ends a stream whose event exceeds the reader's bound.
+var errEventTooLarge = errors.New("SSE event too large")
+
+// readLine reads one line of at most s.max bytes.
+func (s *sseReader) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := s.br.ReadSlice('\n')
+		if len(line)+len(frag) > s.max {
+			return nil, errEventTooLarge
+		}
+		line = append(line, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return line, err
+	}
+}
 
 // next returns the next event, per the SSE format (comments skipped, data
 // lines joined with newlines).
 func (s *sseReader) next() (sseEvent, error) {
 	var ev sseEvent
 	var data [][]byte
+	size := 0
 	seen := false
 	for {
-		line, err := s.br.ReadBytes('\n')
+		line, err := s.readLine()
 		if err != nil {
 			return ev, err
 		}
@@ -558,6 +595,10 @@ func (s *sseReader) next() (sseEvent, error) {
 		case "event":
 			ev.event = string(value)
 		case "data":
+			size += len(value) + 1
+			if size > s.max {
+				return ev, errEventTooLarge
+			}
 			data = append(data, bytes.Clone(value))
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,7 +56,9 @@ func (s sender) Send(ctx context.Context, dest string, env wire.Envelope) error 
 		in.MessageGroupId = aws.String(env.GroupID)
 		in.MessageDeduplicationId = aws.String(env.DedupID)
 	}
-	if _, err := s.sns.Publish(ctx, in); err != nil {
+	_, err := s.sns.Publish(ctx, in)
+	metrics.QueueSent("sns", err)
+	if err != nil {
 		return fmt.Errorf("publishing message to SNS topic %s: %w", dest, err)
 	}
 	return nil

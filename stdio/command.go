@@ -257,6 +257,9 @@ type childConn struct {
 
 func (c *childConn) SessionID() string { return "" }
 
+// Pid reports the child's process id (the id of its process group too).
+func (c *childConn) Pid() int { return c.cmd.Process.Pid }
+
 func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	for {
 		line, err := c.lines.next(ctx, c.closing, c.log)

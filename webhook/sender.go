@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 )
 
 // A Sender POSTs signed webhook deliveries with retries. It is what a
@@ -69,6 +71,7 @@ func noRedirectClient(c *http.Client) *http.Client {
 // including a redirect, fails at once.
 func (s *Sender) Deliver(ctx context.Context, url, secret string, header http.Header, body []byte) (attempts int, err error) {
 	s.init()
+	defer func() { metrics.WebhookDelivered(attempts, err) }()
 	retries := s.Retries
 	if retries == 0 {
 		retries = DefaultRetries

@@ -19,11 +19,18 @@ type flagSpec struct {
 	help  string
 	group string
 	set   func(vals []string) error
+	// optional, if set, makes the one value optional: the next argument is
+	// taken as the value only when optional(arg) is true (or with =value);
+	// otherwise set gets no values.
+	optional func(arg string) bool
 }
 
 type flagSet struct {
 	specs []*flagSpec
 	byKey map[string]*flagSpec
+	// sawDashDash is set by parse when the positional arguments followed
+	// an explicit "--".
+	sawDashDash bool
 }
 
 func (fs *flagSet) add(f *flagSpec) {
@@ -104,6 +111,7 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
+			fs.sawDashDash = true
 			return args[i+1:], nil
 		}
 		if a == "-h" || a == "--help" {
@@ -123,6 +131,11 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 				return nil, fmt.Errorf("option %s does not take =value", name)
 			}
 			vals = []string{inline}
+		} else if f.optional != nil {
+			if i+1 < len(args) && f.optional(args[i+1]) {
+				vals = args[i+1 : i+2]
+				i++
+			}
 		} else {
 			if f.nargs > 0 && i+f.nargs >= len(args) {
 				return nil, fmt.Errorf("option %s needs %d value(s): %s", name, f.nargs, f.meta)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 	"github.com/asyncmcp/asyncmcp-go/snssqs"
 	"github.com/asyncmcp/asyncmcp-go/sqs"
 	"github.com/asyncmcp/asyncmcp-go/webhook"
@@ -98,6 +100,9 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAWS(ctx, cfg, map[string]string{"request queue (--queue-url)": q.queueURL}, nil); err != nil {
+		return nil, err
+	}
 	switch kind {
 	case "sqs":
 		return sqs.Listen(sqs.ServerConfig{
@@ -119,16 +124,21 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 	return snsSQSListener(cfg, q, log)
 }
 
-// dialer builds the client side of a queue transport.
-func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) (bridge.Dialer, func(), error) {
+// dialer builds the client side of a queue transport, after checking that
+// its queues and topics exist; status reports whether the response queue is
+// being read.
+func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	q.fromEnv()
 	cfg, err := awsConfig(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if kind == "sqs" {
 		if q.queueURL == "" {
-			return nil, nil, usagef("--backend sqs needs --queue-url URL")
+			return nil, nil, nil, usagef("--backend sqs needs --queue-url URL")
+		}
+		if err := checkAWS(ctx, cfg, map[string]string{"request queue (--queue-url)": q.queueURL, "response queue (--response-queue-url)": q.responseQueueURL}, nil); err != nil {
+			return nil, nil, nil, err
 		}
 		c, err := sqs.NewClient(ctx, sqs.ClientConfig{
 			Client:            awssqs.NewFromConfig(cfg),
@@ -142,11 +152,23 @@ func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) 
 			Logger:            log,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return c.Dialer(), func() { c.Close() }, nil
+		return c.Dialer(), func() { c.Close() }, queueStatus(kind, c.ResponseQueueURL()), nil
 	}
 	return snsSQSDialer(ctx, cfg, q, log)
+}
+
+// queueStatus reports, for /status, whether the queue this process reads is
+// reachable: the last receive succeeded.
+func queueStatus(kind, queueURL string) httpfront.StatusFunc {
+	return func() (bool, any) {
+		st := metrics.Queue(queueURL)
+		return st.Reachable, struct {
+			Transport string              `json:"transport"`
+			Queue     metrics.QueueStatus `json:"response_queue"`
+		}{kind, st}
+	}
 }
 
 // webhookClientFlags configure the client side of the webhook transport.
@@ -243,18 +265,21 @@ func (b *backendOptions) fromEnv() {
 	}
 }
 
-// dialer builds the back for the selected kind; close releases what it holds.
-func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (bridge.Dialer, func(), error) {
+// dialer builds the back for the selected kind; close releases what it
+// holds; status, if not nil, reports the back's health.
+func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (d bridge.Dialer, close func(), status httpfront.StatusFunc, err error) {
 	switch kind := strings.ReplaceAll(strings.ToLower(b.kind), "_", "-"); kind {
 	case "sqs", "sns-sqs":
 		b.queue.requestTimeout = b.hook.responseTimeout
 		return b.queue.dialer(ctx, kind, log)
 	case "webhook":
-		return b.hook.webhookDialer(log)
+		d, close, err = b.hook.webhookDialer(log)
+		return d, close, nil, err
 	case "hybrid", "streamable-http-webhook":
-		return b.hook.hybridDialer(log)
+		d, close, err = b.hook.hybridDialer(log)
+		return d, close, nil, err
 	}
-	return nil, nil, usagef("--backend: want sqs, sns-sqs, webhook or hybrid, got %q", b.kind)
+	return nil, nil, nil, usagef("--backend: want sqs, sns-sqs, webhook or hybrid, got %q", b.kind)
 }
 
 func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Listener, error) {
@@ -276,9 +301,14 @@ func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Lis
 	})
 }
 
-func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Dialer, func(), error) {
+func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	if q.topicARN == "" {
-		return nil, nil, usagef("--backend sns-sqs needs --topic-arn ARN (the server's request topic)")
+		return nil, nil, nil, usagef("--backend sns-sqs needs --topic-arn ARN (the server's request topic)")
+	}
+	if err := checkAWS(ctx, cfg,
+		map[string]string{"response queue (--response-queue-url)": q.responseQueueURL},
+		map[string]string{"request topic (--topic-arn)": q.topicARN, "response topic (--response-topic-arn)": q.responseTopicARN}); err != nil {
+		return nil, nil, nil, err
 	}
 	c, err := snssqs.NewClient(ctx, snssqs.ClientConfig{
 		SQS:               awssqs.NewFromConfig(cfg),
@@ -294,7 +324,7 @@ func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.
 		Logger:            log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return c.Dialer(), func() { c.Close() }, nil
+	return c.Dialer(), func() { c.Close() }, queueStatus("sns-sqs", c.ResponseQueueURL()), nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
 	"github.com/asyncmcp/asyncmcp-go/hybrid"
-	"github.com/asyncmcp/asyncmcp-go/stdio"
 )
 
 // hybridDialer builds the client side of the StreamableHTTP+webhook
@@ -45,7 +44,7 @@ func (w *webhookServerFlags) webhookToolList() []string {
 
 // serveHybrid serves cmd over Streamable HTTP at --listen, delivering the
 // results of --webhook-tools by webhook, until ctx is done.
-func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdout io.Writer, log *slog.Logger) error {
+func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back *backDialer, stdout io.Writer, log *slog.Logger) error {
 	if o.hook.listen == "" {
 		return usagef("--transport hybrid needs --listen ADDR")
 	}
@@ -70,10 +69,12 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		AllowedWebhookHosts: o.hook.allowHosts,
 		AllowLoopback:       o.hook.allowLoopback,
 		Retries:             o.hook.retries,
-		HTTP:                httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, Logger: log},
-		Logger:              log,
+		// Hybrid clients hold no stream between calls; --idle-timeout
+		// alone decides when their sessions end.
+		HTTP:   httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, IdleCloseTimeout: -1, Logger: log},
+		Logger: log,
 	})
-	srv.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
+	srv.Handle("", cmd, func() (bool, any) { st := back.status(); return !st.Crashing, st })
 	var handler http.Handler = srv
 	if path != "/mcp" {
 		// The front serves /mcp; expose it at the path asked for instead.
@@ -86,7 +87,7 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd *stdio.Command, stdo
 		mux.Handle("/status", srv)
 		handler = mux
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnState: countClients}
 	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
 	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,14 +35,16 @@ Examples:
   asyncmcp serve --transport webhook --listen 127.0.0.1:8000 --allow-webhook-host localhost -- uvx mcp-server-fetch
 `
 
-var serveGroups = []string{"Transport", "Queues (sqs, sns-sqs)", "Webhooks (webhook, hybrid)", "Child process", "Logging"}
+var serveGroups = []string{"Transport", "Queues (sqs, sns-sqs)", "Webhooks (webhook, hybrid)", "Child process", "Operations", "Logging"}
 
 type serveOptions struct {
-	transport string
-	queue     queueFlags
-	hook      webhookServerFlags
-	child     childFlags
-	log       logOptions
+	transport   string
+	queue       queueFlags
+	hook        webhookServerFlags
+	child       childFlags
+	statusAddr  string
+	maxChildren int
+	log         logOptions
 }
 
 // childFlags configure the child process started per session.
@@ -110,7 +114,9 @@ func (o *serveOptions) flags() *flagSet {
 	o.queue.registerServer(fs, serveGroups[1])
 	o.hook.register(fs, serveGroups[2])
 	o.child.register(fs, serveGroups[3])
-	o.log.register(fs, serveGroups[4])
+	fs.stringVar(&o.statusAddr, []string{"--status-addr"}, "ADDR", serveGroups[4], "serve /status (JSON health, 503 when the back is down) and /metrics (Prometheus) on ADDR, e.g. 127.0.0.1:9090 (or set ASYNCMCP_STATUS_ADDR)")
+	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", serveGroups[4], "most child processes at once, else the session's requests get an error (default 100; negative: no cap)")
+	o.log.register(fs, serveGroups[5])
 	return fs
 }
 
@@ -128,10 +134,18 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if len(rest) == 0 {
 		return usagef("give the MCP server command after the options, e.g. -- go run ./examples/echo-server")
 	}
-	cmd, err := o.child.command(rest, log.With("child", rest[0]))
+	if err := refuseMistakenCommand(rest, fs.sawDashDash); err != nil {
+		return err
+	}
+	if o.statusAddr == "" {
+		o.statusAddr = os.Getenv("ASYNCMCP_STATUS_ADDR")
+	}
+	child, err := o.child.command(rest, log.With("child", filepath.Base(rest[0])))
 	if err != nil {
 		return err
 	}
+	cmd := instrument("", child, child, newChildLimit(o.maxChildren))
+	st := &serveStatus{transport: strings.ToLower(o.transport), back: backOf(cmd)}
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
 		o.queue.maxSessions = o.hook.maxSessions
@@ -139,6 +153,13 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		if err != nil {
 			return err
 		}
+		st.queueURL = o.queue.queueURL
+		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer stopStatus()
 		fmt.Fprintf(stdout, "asyncmcp: serving %s on %s\n", o.transport, o.queue.queueURL)
 		return bridge.Serve(ctx, l, cmd, &bridge.Options{Logger: log})
 	case "webhook":
@@ -154,9 +175,22 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		}
 		mux := http.NewServeMux()
 		mux.Handle(path, srv)
+		st.webhook = true
+		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopStatus()
 		return serveListener(ctx, o.hook.listen, path, mux, srv, cmd, stdout, log)
 	case "hybrid":
-		return o.serveHybrid(ctx, cmd, stdout, log)
+		st.webhook = true
+		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		if err != nil {
+			return err
+		}
+		defer stopStatus()
+		return o.serveHybrid(ctx, cmd, backOf(cmd), stdout, log)
 	case "":
 		return usagef("--transport is required: sqs, sns-sqs, webhook or hybrid")
 	}
@@ -170,7 +204,7 @@ func serveListener(ctx context.Context, addr, path string, handler http.Handler,
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnState: countClients}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s\n", ln.Addr(), path)

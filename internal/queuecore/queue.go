@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -46,7 +47,9 @@ func (s SQSSender) Send(ctx context.Context, dest string, env wire.Envelope) err
 		in.MessageGroupId = aws.String(env.GroupID)
 		in.MessageDeduplicationId = aws.String(env.DedupID)
 	}
-	if _, err := s.Client.SendMessage(ctx, in); err != nil {
+	_, err := s.Client.SendMessage(ctx, in)
+	metrics.QueueSent("sqs", err)
+	if err != nil {
 		return fmt.Errorf("sending message to SQS queue %s: %w", dest, err)
 	}
 	return nil
@@ -214,6 +217,7 @@ func (r *queueReader) poll(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			metrics.QueuePolled(r.url, 0, 0, err)
 			// Errors, unlike empty polls, back off, so a missing queue or
 			// bad credentials do not spin.
 			r.log.Error("receiving from SQS queue", "queue", r.url, "err", err, "retry_in", backoff)
@@ -226,6 +230,7 @@ func (r *queueReader) poll(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		metrics.QueuePolled(r.url, len(out.Messages), redelivered(out.Messages), nil)
 		if r.stopping.Load() {
 			r.drain(out.Messages)
 			return
@@ -323,6 +328,7 @@ func (r *queueReader) flush(ctx context.Context) {
 			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h)}
 		}
 		out, err := r.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.url), Entries: entries})
+		metrics.QueueDeleted(deletedCount(out), failedCount(out), err)
 		if err != nil {
 			r.log.Error("deleting messages from SQS queue", "queue", r.url, "count", n, "err", err)
 			continue
@@ -344,6 +350,7 @@ func (r *queueReader) setVisibility(ctx context.Context, receipts []string, d ti
 		receipts = receipts[n:]
 		out, err := r.client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(r.url), Entries: entries})
 		if err != nil {
+			metrics.QueueVisibilityFailed()
 			r.log.Warn("changing message visibility", "queue", r.url, "count", n, "err", err)
 			continue
 		}
