@@ -98,6 +98,12 @@ type ServerConfig struct {
 	// may hold unread (a request beyond it is answered with -32012). Zero
 	// means 16 MiB.
 	SessionBufferBytes int
+	// EndedSessions and EndedSessionTTL bound the memory of ended sessions
+	// (used to answer their clients' later messages with "session not
+	// found" and to refuse reusing their ids). Zero means 4096 sessions and
+	// 24 hours.
+	EndedSessions   int
+	EndedSessionTTL time.Duration
 	// RequireSessionKey refuses sessions whose client sends no SessionKey
 	// (Python asyncmcp clients), so that every session is bound to a secret
 	// of its creator. Without it, such sessions are bound to the SQS
@@ -137,6 +143,8 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		RequireSessionKey:      cfg.RequireSessionKey,
 		MaxSessions:            cfg.MaxSessions,
 		SessionBufferBytes:     cfg.SessionBufferBytes,
+		EndedSessions:          cfg.EndedSessions,
+		EndedSessionTTL:        cfg.EndedSessionTTL,
 		Logger:                 cfg.Logger,
 	})
 	if err != nil {
