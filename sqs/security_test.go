@@ -263,3 +263,20 @@ func TestCharactersOutsideBMP(t *testing.T) {
 		t.Fatalf("echo of non-BMP text: %v", err)
 	}
 }
+
+// TestRequireSessionKey: a server that requires session keys refuses an
+// initialize without one (as Python asyncmcp clients send), answering at
+// the reply-to the initialize names; a client with a key is served.
+func TestRequireSessionKey(t *testing.T) {
+	f := testenv.StartFauxqs(t)
+	req, resp := newQueue(t, f, "req", nil), newQueue(t, f, "resp", nil)
+	l := listen(t, f, sqs.ServerConfig{QueueURL: req, RequireSessionKey: true})
+	transporttest.ServeMCP(t, l, transporttest.NewServer())
+	keyless := rawSession{raw: raw{t, f.SQS(t), resp}, req: req, sid: "keyless"}
+	keyless.send(req, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"response_queue_url":"`+resp+`"}}`, keyless.attrs("initialize", "1"))
+	keyless.expectError(int64(1), jsonrpc.CodeInvalidRequest)
+	keyed := rawSession{raw: raw{t, f.SQS(t), resp}, req: req, sid: "keyed", key: wire.NewID(), replyTo: resp}
+	keyed.initialize()
+	keyed.echo("2", "served")
+	keyed.expectEcho(int64(2), "served")
+}
