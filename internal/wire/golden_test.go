@@ -22,6 +22,7 @@ type vector struct {
 	Header      vectorHeader    `json:"header"`
 	Message     json.RawMessage `json:"message,omitempty"`   // absent for session-end
 	EndReason   string          `json:"endReason,omitempty"` // session-end only
+	Wake        bool            `json:"wake,omitempty"`      // a wake message
 	Body        string          `json:"body"`
 	Attributes  Attributes      `json:"attributes"`
 }
@@ -72,6 +73,7 @@ var inputs = map[string]vector{
 	"12_session_end_by_server": {Description: "server ends the session (idle timeout, server process exited); sent only to clients that sent ReplyTo", Sender: "server", Header: server, EndReason: "session idle for 1h0m0s"},
 	"13_non_bmp_escaped": {Description: "characters outside the Basic Multilingual Plane (emoji) are sent as JSON \\u escapes of their UTF-16 surrogate pairs; characters of the BMP are sent as UTF-8", Sender: "server", Header: server,
 		Message: json.RawMessage(`{"jsonrpc":"2.0","id":2,"result":{"serverInfo":{"name":"everything 🚀","version":"1"},"text":"café 𝒜"}}`)},
+	"15_wake": {Description: "a client stopping wakes its own long polls on its response queue; any reader deletes it", Sender: "client", Header: vectorHeader{ClientID: cid, Time: when}, Wake: true},
 	"14_error_session_refused": {Description: "server error for a message that names a live session without its SessionKey, sent to the message's own ReplyTo (never to the session's)", Sender: "server", Header: vectorHeader{SessionID: sid, ClientID: "mcp-client-stranger", Time: when},
 		Message: json.RawMessage(`{"jsonrpc":"2.0","id":"x","error":{"code":-32001,"message":"session \"` + sid + `\" not found for this sender (wrong or missing SessionKey)"}}`)},
 }
@@ -84,6 +86,11 @@ func (v vector) encode(t *testing.T) Envelope {
 	h := Header{SessionID: v.Header.SessionID, ClientID: v.Header.ClientID, ReplyTo: v.Header.ReplyTo, SessionKey: v.Header.SessionKey, Time: tm}
 	if v.EndReason != "" {
 		return EncodeSessionEnd(h, v.EndReason)
+	}
+	if v.Wake {
+		env := EncodeWake(v.Header.ClientID)
+		env.Attrs[AttrTimestamp] = h.attrs("")[AttrTimestamp]
+		return env
 	}
 	msg, err := jsonrpc.DecodeMessage(v.Message)
 	if err != nil {
