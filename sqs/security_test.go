@@ -95,6 +95,13 @@ func TestInjectionRefused(t *testing.T) {
 		// Had either injection run, its answer would come first.
 		victim.expectEcho(int64(10), "mine-"+string(rune('a'+i)))
 	}
+	// Nor does a malformed message with the victim's session and a forged
+	// ReplyTo naming the victim's queue make an error arrive there.
+	forged := victim
+	forged.key = ""
+	forged.send(req, `{"jsonrpc":"2.0","id":10,"method":`, forged.attrs("tools/call", "10"))
+	victim.echo("12", "after-garbage")
+	victim.expectEcho(int64(12), "after-garbage")
 	// The end of the session needs the key too.
 	victim.send(req, `{"jsonrpc":"2.0","method":"notifications/asyncmcp/sessionEnd","params":{}}`,
 		func() wire.Attributes {

@@ -219,6 +219,13 @@ func (s *Server) handle(r received) {
 		}
 		return
 	}
+	// A message naming a live session must pass its binding before
+	// anything else, so that even the errors for a malformed message are
+	// never sent to the session's reply-to on a stranger's word.
+	if c := s.lookup(d.SessionID); c != nil && !c.bind.admits(d.Attrs.Get(wire.AttrSessionKey), r.senderID) {
+		s.refuse(r, log, c.replyTo, c.id)
+		return
+	}
 	if d.Type != wire.TypeJSONRPC {
 		s.poison(r, log, d.ID, jsonrpc.CodeInvalidRequest, fmt.Sprintf("unknown MessageType %q", d.Type), nil)
 		return
