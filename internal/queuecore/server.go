@@ -286,8 +286,10 @@ func (s *Server) refuse(r received, log *slog.Logger, sessionReplyTo, id string)
 	if replyTo == sessionReplyTo {
 		replyTo = ""
 	}
-	log.Warn("refusing message for a session it is not bound to", "sender_id", r.senderID, "reply_to", d.ReplyTo, "has_key", d.Attrs.Get(wire.AttrSessionKey) != "")
-	s.poisonTo(r, log, d.ID, wire.CodeSessionNotFound, fmt.Sprintf("session %q not found for this sender (wrong or missing SessionKey)", id), replyTo)
+	log.Warn("refusing message for a session it is not bound to (wrong or missing SessionKey, or another SenderId)", "sender_id", r.senderID, "reply_to", d.ReplyTo, "has_key", d.Attrs.Get(wire.AttrSessionKey) != "")
+	// The same words as for a session that does not exist: the sender
+	// learns nothing about which sessions are live.
+	s.poisonTo(r, log, d.ID, wire.CodeSessionNotFound, fmt.Sprintf("session %q not found", id), replyTo)
 }
 
 // poison answers a message that cannot be handled with an error to its

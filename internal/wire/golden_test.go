@@ -74,8 +74,8 @@ var inputs = map[string]vector{
 	"13_non_bmp_escaped": {Description: "characters outside the Basic Multilingual Plane (emoji) are sent as JSON \\u escapes of their UTF-16 surrogate pairs; characters of the BMP are sent as UTF-8", Sender: "server", Header: server,
 		Message: json.RawMessage(`{"jsonrpc":"2.0","id":2,"result":{"serverInfo":{"name":"everything 🚀","version":"1"},"text":"café 𝒜"}}`)},
 	"15_wake": {Description: "a client stopping wakes its own long polls on its response queue; any reader deletes it", Sender: "client", Header: vectorHeader{ClientID: cid, Time: when}, Wake: true},
-	"14_error_session_refused": {Description: "server error for a message that names a live session without its SessionKey, sent to the message's own ReplyTo (never to the session's)", Sender: "server", Header: vectorHeader{SessionID: sid, ClientID: "mcp-client-stranger", Time: when},
-		Message: json.RawMessage(`{"jsonrpc":"2.0","id":"x","error":{"code":-32001,"message":"session \"` + sid + `\" not found for this sender (wrong or missing SessionKey)"}}`)},
+	"14_error_session_refused": {Description: "server error for a message that names a live session without its SessionKey: the same as for an unknown session, sent to the message's own ReplyTo (never to the session's)", Sender: "server", Header: vectorHeader{SessionID: sid, ClientID: "mcp-client-stranger", Time: when},
+		Message: json.RawMessage(`{"jsonrpc":"2.0","id":"x","error":{"code":-32001,"message":"session \"` + sid + `\" not found"}}`)},
 }
 
 func (v vector) encode(t *testing.T) Envelope {
