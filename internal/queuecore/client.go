@@ -351,8 +351,9 @@ func (s *ClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 
 // Write sends msg to the server. initialize gets the reply-to added to
 // params._meta, and at the top level of params under the key Python
-// asyncmcp 0.2.1 reads (response_queue_url or client_topic_arn). Messages too large for the destination fail with an error
-// naming the limit, without ending the session.
+// asyncmcp 0.2.1 reads (response_queue_url or client_topic_arn). Messages
+// too large for the destination fail with an error naming the limit,
+// without ending the session.
 func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	s.mu.Lock()
 	if s.ended {
