@@ -16,6 +16,13 @@
 // whose server lost the session (a restart) initializes again and resends
 // its unanswered requests, transparently.
 //
+// Each session is bound to its creator: the client sends a random
+// SessionKey with every message, and the server refuses messages for the
+// session without it, so a stranger who learns a session id can neither act
+// in the session nor take it over once it ended (docs/wire-format.md §2.1).
+// A client request with neither an answer nor progress within
+// ClientConfig.RequestTimeout fails with a JSON-RPC error.
+//
 // AWS clients come from the caller, normally built with
 // config.LoadDefaultConfig so that AWS_REGION, AWS_ENDPOINT_URL, profiles
 // and roles work as usual.
