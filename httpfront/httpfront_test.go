@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -177,15 +179,27 @@ func TestChildDeath(t *testing.T) {
 	}
 }
 
-// TestStatusShowsCrashLoop: a server that keeps dying makes /status say so.
+// TestStatusShowsCrashLoop: a server that keeps dying as it starts makes
+// /status say so.
 func TestStatusShowsCrashLoop(t *testing.T) {
-	base, _ := startFront(t, httpfront.Options{})
-	for range 3 {
-		cs := connect(t, base+"/mcp")
-		callText(t.Context(), cs, "crash", nil)
+	script := filepath.Join(t.TempDir(), "dies-at-once")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
+	srv := httptest.NewUnstartedServer(nil)
+	front := httpfront.New(srv.Listener.Addr().String(), httpfront.Options{})
+	cmd := &stdio.Command{Path: script}
+	front.Handle("", cmd, func() (bool, any) { st := cmd.Status(); return !st.Crashing, st })
+	srv.Config.Handler = front
+	srv.Start()
+	t.Cleanup(func() { front.Close(); srv.Close() })
+	base := srv.URL
+	// A child that dies while its session is being closed counts as
+	// stopped, not crashed, so keep starting sessions until three quick
+	// deaths in a row have been seen.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		post(t, base+"/mcp", initBody).Body.Close()
 		resp, err := http.Get(base + "/status")
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +210,7 @@ func TestStatusShowsCrashLoop(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/status after 3 crashes: %d %s", resp.StatusCode, body)
+			t.Fatalf("/status after repeated crashes: %d %s", resp.StatusCode, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

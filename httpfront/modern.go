@@ -70,6 +70,14 @@ func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jso
 		return
 	}
 
+	// Modern requests count against MaxSessions like stateless ones.
+	if !ep.takeSlot() {
+		log.Warn("refused modern request: session limit reached", "limit", ep.opts.maxSessions())
+		rpcError(w, http.StatusServiceUnavailable, req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("session limit of %d reached; try again later", ep.opts.maxSessions()))
+		return
+	}
+	defer ep.releaseSlot()
+
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(ep.srv.ctx, cancel) // Server.Close ends the request too
@@ -118,6 +126,14 @@ func (ep *endpoint) serveModern(w http.ResponseWriter, r *http.Request, req *jso
 			// the cancellation. RoundTrip sees the same ctx and stops.
 			if ep.srv.ctx.Err() == nil {
 				log.Debug("client closed a modern request's stream: request cancelled")
+				return
+			}
+			// The server is closing: the client still gets an answer.
+			resp := &jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeShuttingDown, Message: "the MCP proxy is shutting down; the request was not completed"}}
+			if !sse.started {
+				writeRPC(w, http.StatusServiceUnavailable, resp)
+			} else if data, err := jsonrpc.EncodeMessage(resp); err == nil {
+				sse.writeAll([][]byte{data})
 			}
 			return
 		case res := <-done:

@@ -20,23 +20,23 @@ package httpfront
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/httpguard"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
@@ -52,8 +52,10 @@ type Options struct {
 	// ExposeHeaders are response headers a browser may read; default
 	// Mcp-Session-Id.
 	ExposeHeaders []string
-	// AllowedHosts are extra Host header values accepted even when the
-	// listener is on loopback (for example a name a reverse proxy uses).
+	// AllowedHosts are Host header values accepted ("name" or
+	// "name:port"). On a loopback listener they are accepted besides
+	// loopback names (for example a name a reverse proxy uses); on any
+	// other listener, when set, they are the only Hosts accepted.
 	AllowedHosts []string
 	// DisableHostCheck turns off the DNS-rebinding protection that, for a
 	// loopback listener, refuses requests whose Host is not a loopback name.
@@ -80,6 +82,17 @@ type Options struct {
 	// EventTTL is how long a finished stream's events stay resumable;
 	// default 5 minutes.
 	EventTTL time.Duration
+	// EventBytes bounds the bytes of the events kept per session; default
+	// 32 MiB. Past it the oldest events are dropped, those already sent
+	// to the client first.
+	EventBytes int64
+	// EventBytesTotal bounds the bytes of the events kept by all sessions
+	// of the Server together; default 256 MiB. A periodic sweep trims the
+	// sessions holding the most.
+	EventBytesTotal int64
+	// BodyTimeout bounds reading a POST body; default 30s. A slower body
+	// gets 408.
+	BodyTimeout time.Duration
 	// KeepAlive is the interval of SSE comment lines on idle streams;
 	// default 25s.
 	KeepAlive time.Duration
@@ -155,6 +168,20 @@ func (o *Options) eventTTL() time.Duration {
 	return 5 * time.Minute
 }
 
+func (o *Options) eventBytes() int64 {
+	if o.EventBytes > 0 {
+		return o.EventBytes
+	}
+	return 32 << 20
+}
+
+func (o *Options) eventBytesTotal() int64 {
+	if o.EventBytesTotal > 0 {
+		return o.EventBytesTotal
+	}
+	return 256 << 20
+}
+
 func (o *Options) keepAlive() time.Duration {
 	if o.KeepAlive > 0 {
 		return o.KeepAlive
@@ -214,6 +241,8 @@ type Server struct {
 	wg        sync.WaitGroup
 	stopSweep chan struct{}
 	closeOnce sync.Once
+
+	eventBytes atomic.Int64 // bytes of the events held by all open sessions
 }
 
 // StatusFunc reports the health of a server's back for /status. Healthy false
@@ -231,6 +260,8 @@ type endpoint struct {
 
 	mu           sync.Mutex
 	sessions     map[string]*session
+	live         map[*session]struct{} // every open session, stateless ones included
+	slots        int                   // sessions open or being dialed, for MaxSessions
 	lastActivity time.Time
 	total        int64
 }
@@ -267,7 +298,7 @@ func (s *Server) Handle(name string, d bridge.Dialer, status StatusFunc) {
 	if name != "" {
 		prefix = "/servers/" + name
 	}
-	ep := &endpoint{srv: s, name: name, prefix: prefix, dialer: d, status: status, opts: &s.opts, sessions: map[string]*session{}}
+	ep := &endpoint{srv: s, name: name, prefix: prefix, dialer: d, status: status, opts: &s.opts, sessions: map[string]*session{}, live: map[*session]struct{}{}}
 	s.mu.Lock()
 	s.endpoints[name] = ep
 	s.mu.Unlock()
@@ -324,60 +355,23 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request, origin string) 
 }
 
 func (s *Server) originAllowed(origin, host string) bool {
-	for _, o := range s.opts.AllowOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	// Same-origin requests are fine: the page came from this server.
-	if i := strings.Index(origin, "://"); i >= 0 && strings.EqualFold(origin[i+3:], host) {
-		return true
-	}
-	return false
+	return s.guard().OriginAllowed(origin, host)
 }
 
-func (s *Server) hostAllowed(host string) bool {
-	if !s.loopback || s.opts.DisableHostCheck {
-		return true
-	}
-	for _, h := range s.opts.AllowedHosts {
-		if strings.EqualFold(h, host) {
-			return true
-		}
-	}
-	name := host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		name = h
-	}
-	name = strings.Trim(name, "[]")
-	if strings.EqualFold(name, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(name)
-	return ip != nil && ip.IsLoopback()
+// hostAllowed applies the Host check (see [Options.AllowedHosts]).
+func (s *Server) hostAllowed(host string) bool { return s.guard().HostAllowed(host) }
+
+func (s *Server) guard() *httpguard.Guard {
+	return &httpguard.Guard{Loopback: s.loopback, AllowedHosts: s.opts.AllowedHosts, DisableHostCheck: s.opts.DisableHostCheck,
+		AllowOrigins: s.opts.AllowOrigins, AuthToken: s.opts.AuthToken}
 }
 
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
-}
+func isLoopbackAddr(addr string) bool { return httpguard.IsLoopbackAddr(addr) }
 
 // authorized checks the bearer token in constant time and writes 401 if it
 // is missing or wrong.
 func (ep *endpoint) authorized(w http.ResponseWriter, r *http.Request) bool {
-	want := ep.opts.AuthToken
-	if want == "" {
-		return true
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) == 1 {
+	if ep.srv.guard().Authorized(r) {
 		return true
 	}
 	ep.srv.log.Warn("refused request: missing or wrong bearer token", "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -396,10 +390,15 @@ func (ep *endpoint) lookup(id string) *session {
 	return s
 }
 
+// forget unregisters a session as it closes, and frees its slot.
 func (ep *endpoint) forget(s *session) {
 	ep.mu.Lock()
 	if ep.sessions[s.id] == s {
 		delete(ep.sessions, s.id)
+	}
+	if _, ok := ep.live[s]; ok {
+		delete(ep.live, s)
+		ep.slots--
 	}
 	ep.mu.Unlock()
 }
@@ -407,28 +406,28 @@ func (ep *endpoint) forget(s *session) {
 // start dials a back connection with d for a new session, registers the
 // session (unless it is a stateless one-request session) and runs the bridge
 // for it. It fails when the session limit is reached or the back cannot be
-// opened.
+// opened. The limit counts stateless sessions too, and a slot is taken
+// before dialing, so concurrent starts cannot overshoot it.
 func (ep *endpoint) start(ctx context.Context, d bridge.Dialer, legacy bool, version string, register bool) (*session, int, error) {
-	if register {
-		ep.mu.Lock()
-		n := len(ep.sessions)
-		ep.mu.Unlock()
-		if n >= ep.opts.maxSessions() {
-			return nil, http.StatusServiceUnavailable, fmt.Errorf("session limit of %d reached; try again later", ep.opts.maxSessions())
-		}
+	if !ep.takeSlot() {
+		ep.srv.log.Warn("refused session: session limit reached", "server", ep.name, "limit", ep.opts.maxSessions())
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("session limit of %d reached; try again later", ep.opts.maxSessions())
 	}
 	back, err := d.Dial(ctx)
 	if err != nil {
-		return nil, http.StatusServiceUnavailable, fmt.Errorf("MCP server unavailable: %w", err)
+		ep.releaseSlot()
+		ep.srv.log.Error("cannot open back connection", "server", ep.name, "err", err)
+		return nil, http.StatusServiceUnavailable, fmt.Errorf("MCP server unavailable: %s", redactPaths(err.Error()))
 	}
 	s := newSession(newSessionID(), ep, legacy, version)
+	ep.mu.Lock()
+	ep.live[s] = struct{}{}
 	if register {
-		ep.mu.Lock()
 		ep.sessions[s.id] = s
 		ep.lastActivity = time.Now()
 		ep.total++
-		ep.mu.Unlock()
 	}
+	ep.mu.Unlock()
 	srv := ep.srv
 	srv.wg.Add(1)
 	go func() {
@@ -444,19 +443,18 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// sweepIdle closes sessions that have been idle longer than the timeout.
+// sweepIdle closes sessions that have been idle longer than the timeout,
+// and sweeps the sessions' event stores (expired streams, the byte limit
+// of all sessions together), on a timer.
 func (s *Server) sweepIdle() {
 	timeout, quiet := s.opts.sessionTimeout(), s.opts.idleCloseTimeout()
-	if timeout == 0 && quiet == 0 {
-		return
-	}
-	tick := 30 * time.Second
+	tick := min(s.opts.eventTTL()/4, 30*time.Second)
 	for _, d := range []time.Duration{timeout, quiet} {
 		if d > 0 {
 			tick = min(tick, d/4)
 		}
 	}
-	t := time.NewTicker(tick)
+	t := time.NewTicker(max(tick, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -464,29 +462,39 @@ func (s *Server) sweepIdle() {
 			return
 		case <-t.C:
 		}
-		var idle []*session
+		var all, idle []*session
 		s.mu.Lock()
 		for _, ep := range s.endpoints {
 			ep.mu.Lock()
-			for _, sess := range ep.sessions {
-				if since := sess.idleSince(); timeout > 0 && !since.IsZero() && time.Since(since) > timeout {
-					idle = append(idle, sess)
-				} else if since := sess.quietSince(); quiet > 0 && !since.IsZero() && time.Since(since) > quiet {
-					idle = append(idle, sess)
-				}
+			for sess := range ep.live {
+				all = append(all, sess)
 			}
 			ep.mu.Unlock()
 		}
 		s.mu.Unlock()
+		for _, sess := range all {
+			if !sess.registered() {
+				continue // a stateless session ends with its request
+			}
+			if since := sess.idleSince(); timeout > 0 && !since.IsZero() && time.Since(since) > timeout {
+				idle = append(idle, sess)
+			} else if since := sess.quietSince(); quiet > 0 && !since.IsZero() && time.Since(since) > quiet {
+				idle = append(idle, sess)
+			}
+		}
 		for _, sess := range idle {
 			s.log.Info("closing idle session", "session", sess.id, "session_timeout", timeout, "idle_close", quiet)
 			sess.Close()
 		}
+		s.sweepEvents(all)
 	}
 }
 
 // Close ends every session, which stops their back connections (and child
-// processes), and waits for them to finish.
+// processes), and waits for them to finish. Every request still awaiting
+// its answer on a Streamable HTTP stream (stateless ones included) first
+// gets a JSON-RPC error response on that stream, so no client is left
+// waiting on a stream that just ends.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stopSweep)
@@ -494,13 +502,14 @@ func (s *Server) Close() error {
 		s.mu.Lock()
 		for _, ep := range s.endpoints {
 			ep.mu.Lock()
-			for _, sess := range ep.sessions {
+			for sess := range ep.live {
 				all = append(all, sess)
 			}
 			ep.mu.Unlock()
 		}
 		s.mu.Unlock()
 		for _, sess := range all {
+			sess.failPending(CodeShuttingDown, "the MCP proxy is shutting down; the request was not completed")
 			sess.Close()
 		}
 		s.cancel()
@@ -539,6 +548,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		ep.mu.Unlock()
 		if ep.status != nil {
 			st.Healthy, st.Back = ep.status()
+			st.Back = redactDetail(st.Back)
 		}
 		if !st.Healthy {
 			out.Status = "unhealthy"
@@ -574,8 +584,13 @@ func rpcError(w http.ResponseWriter, status int, id jsonrpc.ID, code int64, msg 
 // readBody reads a POST body within the size limit.
 func (ep *endpoint) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	limit := ep.opts.maxBody()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := httplimit.ReadBody(w, r, limit, ep.opts.BodyTimeout)
 	if err != nil {
+		if errors.Is(err, httplimit.ErrBodyTimeout) {
+			ep.srv.log.Warn("refused request: body too slow", "err", err, "path", r.URL.Path, "remote", r.RemoteAddr)
+			rpcError(w, http.StatusRequestTimeout, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "request body not received in time")
+			return nil, false
+		}
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			ep.srv.log.Warn("refused request: body too large", "limit", limit, "path", r.URL.Path)
@@ -605,21 +620,15 @@ func (ep *endpoint) decodeOne(w http.ResponseWriter, body []byte) (jsonrpc.Messa
 	}
 	msg, err := rpcmsg.Decode(body)
 	if err != nil {
-		ep.srv.log.Warn("refused request: not a JSON-RPC message", "err", err, "body", truncate(body, 200))
-		rpcError(w, http.StatusBadRequest, rawID(body), jsonrpc.CodeInvalidRequest, "Invalid Request: "+err.Error())
+		// The reply echoes the id as sent, even one the SDK cannot hold.
+		ep.srv.log.Warn("refused request: not a valid JSON-RPC message", "err", err, "body", truncate(body, 200))
+		de, _ := errors.AsType[*rpcmsg.DecodeError](err)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(de.Response())
 		return nil, false
 	}
 	return msg, true
-}
-
-// rawID extracts a usable id from an invalid message, for the error reply.
-func rawID(body []byte) jsonrpc.ID {
-	var m struct {
-		ID any `json:"id"`
-	}
-	json.Unmarshal(body, &m)
-	id, _ := jsonrpc.MakeID(m.ID)
-	return id
 }
 
 func truncate(b []byte, n int) string {

@@ -34,7 +34,8 @@ type session struct {
 	byReq      map[jsonrpc.ID]*stream
 	byProgress map[string]*stream
 	nextStream int
-	events     int // events held in all streams
+	events     int   // events held in all streams
+	bytes      int64 // bytes of those events
 	version    string
 	lastActive time.Time
 	lastSweep  time.Time
@@ -272,43 +273,20 @@ func (s *session) appendLocked(st *stream, data []byte) {
 	st.events = append(st.events, event{data: data})
 	st.next++
 	s.events++
+	s.account(int64(len(data)))
 	s.evictLocked()
 }
 
-// evictLocked keeps the number of held events within the endpoint's limit,
-// dropping the oldest events of finished streams first, then the oldest of
-// any stream.
+// evictLocked keeps the events held within the endpoint's limits: the
+// session's count and bytes (dropping undelivered events if it must), and
+// the Server's total bytes (dropping only events of finished streams or
+// already delivered; the periodic sweep does the rest).
 func (s *session) evictLocked() {
-	limit := s.ep.opts.eventLimit()
-	for s.events > limit {
-		// Finished streams with nothing left to resume are of no use; drop
-		// them from the front so the search below stays short.
-		for len(s.order) > 0 && s.order[0].done && len(s.order[0].events) == 0 {
-			delete(s.streams, s.order[0].id)
-			s.order[0] = nil
-			s.order = s.order[1:]
-		}
-		var victim *stream
-		for _, st := range s.order {
-			if st.done && len(st.events) > 0 {
-				victim = st
-				break
-			}
-		}
-		if victim == nil {
-			for _, st := range append([]*stream{s.standalone}, s.order...) {
-				if len(st.events) > 0 {
-					victim = st
-					break
-				}
-			}
-		}
-		if victim == nil {
-			return
-		}
-		victim.events = victim.events[1:]
-		victim.base++
-		s.events--
+	limit, byteLimit := s.ep.opts.eventLimit(), s.ep.opts.eventBytes()
+	s.trimLocked(func() bool { return s.events > limit || s.bytes > byteLimit }, true)
+	total, srv := s.ep.opts.eventBytesTotal(), s.ep.srv
+	if srv.eventBytes.Load() > total {
+		s.trimLocked(func() bool { return srv.eventBytes.Load() > total }, false)
 	}
 }
 
@@ -325,8 +303,7 @@ func (s *session) sweepLocked() {
 	keep := s.order[:0]
 	for _, st := range s.order {
 		if st.done && (len(st.events) == 0 || now.Sub(st.doneAt) > ttl) {
-			s.events -= len(st.events)
-			delete(s.streams, st.id)
+			s.dropStreamLocked(st)
 			continue
 		}
 		keep = append(keep, st)
@@ -341,6 +318,9 @@ func (s *session) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		close(s.closed)
+		// The events stay until the attached streams have flushed them,
+		// but no longer count against the Server's total.
+		s.ep.srv.eventBytes.Add(-s.bytes)
 		for _, st := range s.streams {
 			st.signal()
 		}

@@ -64,6 +64,14 @@ func (ep *endpoint) serveMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess.touch()
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		switch {
+		case req.IsCall():
+			sess.trackLegacyRequest(req.ID)
+		case req.Method == "notifications/cancelled":
+			sess.cancelRequest(req.Params)
+		}
+	}
 	if err := sess.deliver(r.Context(), msg); err != nil {
 		rpcError(w, http.StatusNotFound, jsonrpc.ID{}, CodeSessionNotFound, "Session not found: it has ended")
 		return

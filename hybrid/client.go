@@ -60,6 +60,8 @@ type Client struct {
 	webhook    string
 	stopListen func() // stops the listener started by Listen
 	closed     bool
+
+	modern *remote.Streamable // stateless requests (RoundTrip)
 }
 
 // NewClient returns a Client configured by opts.
@@ -86,6 +88,7 @@ func NewClient(opts *ClientOptions) *Client {
 	}
 	c.recv = webhook.Receiver{Name: "hybrid", SessionHeader: HeaderSessionID, MaxBodyBytes: o.MaxBodyBytes,
 		ReplayTolerance: o.ReplayTolerance, Lookup: c.lookup, Logger: o.Logger}
+	c.modern = &remote.Streamable{URL: o.ServerURL, HTTPClient: o.HTTPClient, Logger: o.Logger}
 	return c
 }
 

@@ -32,7 +32,13 @@ type ServerOptions struct {
 	// webhook host is refused at initialize with 403.
 	AllowedWebhookHosts []string
 	// AllowLoopback also allows loopback webhook hosts (development).
+	// Deliveries connect only to public addresses, checked after name
+	// resolution, plus loopback ones with AllowLoopback and private and
+	// link-local ones with AllowPrivate (see [webhook.AddressPolicy]).
 	AllowLoopback bool
+	// AllowPrivate lets deliveries connect to private, shared and
+	// link-local addresses.
+	AllowPrivate bool
 	// Retries, Timeout and RetryBackoff configure delivery as in
 	// [webhook.Sender]: zero means the webhook package defaults (4
 	// retries, 10s per attempt, backoff from 250ms); negative Retries
@@ -91,6 +97,7 @@ func NewServer(listenAddr string, opts *ServerOptions) *Server {
 		RetryBackoff: o.RetryBackoff,
 		HTTPClient:   o.WebhookClient,
 		Logger:       o.Logger,
+		Addresses:    webhook.NewAddressPolicy(o.AllowedWebhookHosts, o.AllowLoopback, o.AllowPrivate),
 	}
 	fo := o.HTTP
 	if fo.Logger == nil {

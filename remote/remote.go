@@ -59,6 +59,11 @@ type headerTransport struct {
 }
 
 func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !sameOriginAsFirst(r) {
+		// A redirect to another host (or from https to http): the
+		// credentials and headers given for the server are not for it.
+		return t.next.RoundTrip(r)
+	}
 	r = r.Clone(r.Context())
 	for k, vs := range t.h {
 		r.Header.Del(k)
@@ -67,6 +72,16 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	return t.next.RoundTrip(r)
+}
+
+// sameOriginAsFirst reports whether r, if it follows a redirect, goes to
+// the scheme and host of the request that started the chain.
+func sameOriginAsFirst(r *http.Request) bool {
+	first := r
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first == r || (strings.EqualFold(first.URL.Scheme, r.URL.Scheme) && strings.EqualFold(first.URL.Host, r.URL.Host))
 }
 
 // SSE dials a server over the legacy HTTP+SSE transport.
@@ -359,7 +374,7 @@ func (c *streamConn) reinitialize() error {
 			}
 		}
 	} else {
-		io.Copy(io.Discard, resp.Body)
+		io.Copy(io.Discard, io.LimitReader(resp.Body, int64(c.maxMsg)))
 	}
 	if initialized != nil {
 		if err := c.post(initialized, false); err != nil {
@@ -398,6 +413,16 @@ func (c *streamConn) readStream(resp *http.Response, want jsonrpc.ID, isInit boo
 		sr := newSSEReader(resp.Body, c.maxMsg)
 		for {
 			ev, err := sr.next()
+			if errors.Is(err, errEventTooLarge) {
+				// Resuming would read the same event again.
+				resp.Body.Close()
+				c.log.Warn("remote server sent an event over the size limit", "limit", c.maxMsg)
+				if want.IsValid() && !got {
+					c.push(&jsonrpc.Response{ID: want, Error: &jsonrpc.Error{Code: -32000,
+						Message: fmt.Sprintf("message from remote server exceeds %d bytes", c.maxMsg)}})
+				}
+				return
+			}
 			if err != nil {
 				break
 			}

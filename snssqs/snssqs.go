@@ -34,6 +34,7 @@ import (
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -110,6 +111,11 @@ type ServerConfig struct {
 	// SenderId of their initialize when the service reports one. See
 	// docs/wire-format.md §2.
 	RequireSessionKey bool
+	// RoundTripper, ListenTimeout and MaxStatelessCalls configure stateless
+	// (2026-07-28) requests, as in sqs.ServerConfig.
+	RoundTripper      bridge.RoundTripper
+	ListenTimeout     time.Duration
+	MaxStatelessCalls int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -145,7 +151,10 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		SessionBufferBytes:     cfg.SessionBufferBytes,
 		EndedSessions:          cfg.EndedSessions,
 		EndedSessionTTL:        cfg.EndedSessionTTL,
-		Logger:                 cfg.Logger,
+		Modern: queuecore.ModernConfig{
+			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("snssqs: %w", err)
@@ -187,9 +196,12 @@ type ClientConfig struct {
 	// MaxMessageBytes caps the size of published messages. Zero means the
 	// SNS limit, 256 KiB.
 	MaxMessageBytes int
-	// RequestTimeout fails a request with a JSON-RPC error (code -32013)
-	// when neither its answer nor progress for it arrived for this long.
-	// Zero means 5 minutes; negative means no limit.
+	// RequestTimeout fails a request with a JSON-RPC error, and cancels it
+	// at the server, when neither its answer nor a notification about it
+	// arrived for this long (code -32013 for session requests, whose wait
+	// progress notifications restart; for stateless requests any
+	// notification for it does, and subscriptions/listen is exempt). Zero
+	// means 5 minutes; negative means no limit.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -299,7 +311,16 @@ func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+// It also implements [bridge.RoundTripper] with [Client.RoundTrip], so a
+// front hands it the stateless requests it receives.
 func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
+
+// RoundTrip sends one stateless (2026-07-28) request and waits for its
+// answer, routed back by a fresh RequestKey; see [bridge.RoundTripper] and
+// "Stateless requests" in docs/wire-format.md. No session is opened.
+func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return c.c.RoundTrip(ctx, req, notify)
+}
 
 // Close ends every open session (telling the server), stops polling, and
 // removes the queue and subscription NewClient created.

@@ -39,6 +39,7 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/internal/queuecore"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -94,6 +95,18 @@ type ServerConfig struct {
 	// SenderId of their initialize when the service reports one. See
 	// docs/wire-format.md §2.
 	RequireSessionKey bool
+	// RoundTripper serves stateless (2026-07-28) requests: messages without
+	// SessionId whose request declares a modern protocol version in
+	// params._meta (see "Stateless requests" in docs/wire-format.md). Any
+	// server process reading the queue may answer them. Nil answers them
+	// with -32022, naming the session-based versions.
+	RoundTripper bridge.RoundTripper
+	// ListenTimeout ends a stateless subscriptions/listen with its graceful
+	// result after this long. Zero means one hour; negative means never.
+	ListenTimeout time.Duration
+	// MaxStatelessCalls bounds the stateless requests running at once.
+	// Zero means 1024.
+	MaxStatelessCalls int
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -126,7 +139,10 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		SessionBufferBytes:     cfg.SessionBufferBytes,
 		EndedSessions:          cfg.EndedSessions,
 		EndedSessionTTL:        cfg.EndedSessionTTL,
-		Logger:                 cfg.Logger,
+		Modern: queuecore.ModernConfig{
+			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqs: %w", err)
@@ -169,9 +185,12 @@ type ClientConfig struct {
 	Pollers           int
 	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
 	MaxMessageBytes int
-	// RequestTimeout fails a request with a JSON-RPC error (code -32013)
-	// when neither its answer nor progress for it arrived for this long.
-	// Zero means 5 minutes; negative means no limit.
+	// RequestTimeout fails a request with a JSON-RPC error, and cancels it
+	// at the server, when neither its answer nor a notification about it
+	// arrived for this long (code -32013 for session requests, whose wait
+	// progress notifications restart; for stateless requests any
+	// notification for it does, and subscriptions/listen is exempt). Zero
+	// means 5 minutes; negative means no limit.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -223,7 +242,16 @@ func (c *Client) ResponseQueueURL() string { return c.c.ResponseQueueURL() }
 func (c *Client) Transport() mcp.Transport { return c.c.Transport() }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
+// It also implements [bridge.RoundTripper] with [Client.RoundTrip], so a
+// front hands it the stateless requests it receives.
 func (c *Client) Dialer() bridge.Dialer { return c.c.Dialer() }
+
+// RoundTrip sends one stateless (2026-07-28) request and waits for its
+// answer, routed back by a fresh RequestKey; see [bridge.RoundTripper] and
+// "Stateless requests" in docs/wire-format.md. No session is opened.
+func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return c.c.RoundTrip(ctx, req, notify)
+}
 
 // Close ends every open session (telling the server), stops polling, and
 // deletes the response queue if NewClient created it.

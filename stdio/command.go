@@ -198,14 +198,18 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		err := cmd.Wait()
 		conn.exitErr = err
 		// Record the exit before anyone waiting on exited can look.
-		c.recordExit(err, conn.closed.Load(), startedAt, log)
+		c.recordExit(err, conn.closed.Load(), conn.answered.Load(), startedAt, log)
 		close(conn.exited)
 	}()
 	return conn, nil
 }
 
-// recordExit updates the children's bookkeeping when one exits.
-func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, log *slog.Logger) {
+// recordExit updates the children's bookkeeping when one exits. Only a
+// child that died before sending any message counts towards the crash
+// back-off: one that answered had started fine, and its death concerns the
+// session that was using it (a client's input, such as a tool that exits,
+// must not lock every other client out).
+func (c *Command) recordExit(err error, deliberate, answered bool, startedAt time.Time, log *slog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.alive--
@@ -220,6 +224,10 @@ func (c *Command) recordExit(err error, deliberate bool, startedAt time.Time, lo
 		return
 	}
 	log.Warn("MCP server exited on its own", "status", c.lastExit)
+	if answered {
+		c.crashes = 0
+		return
+	}
 	if time.Since(startedAt) < quickDeath {
 		c.crashes++
 	} else {
@@ -253,6 +261,7 @@ type childConn struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	closed    atomic.Bool
+	answered  atomic.Bool // the child has sent a message
 }
 
 func (c *childConn) SessionID() string { return "" }
@@ -281,6 +290,7 @@ func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			continue
 		}
 		c.touch()
+		c.answered.Store(true)
 		return msg, nil
 	}
 }

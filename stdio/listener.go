@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 
@@ -12,13 +13,19 @@ import (
 
 // A Listener is a [bridge.Listener] for the single client session that talks
 // to this process over a reader and a writer, normally os.Stdin and
-// os.Stdout. The first Accept returns that session; later calls block until
+// os.Stdout. Each line the client sends is checked as every input is
+// (rpcmsg): a malformed message, or one that could not be forwarded
+// unchanged, is answered with a JSON-RPC error and not handed on. The first Accept returns that session; later calls block until
 // ctx is done or the listener is closed.
 type Listener struct {
 	// Reader and Writer carry newline-delimited JSON-RPC; nil means os.Stdin
 	// and os.Stdout.
 	Reader io.ReadCloser
 	Writer io.WriteCloser
+	// Logger receives a line per refused message; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxLineBytes bounds one message; zero means DefaultMaxFrontLine.
+	MaxLineBytes int
 
 	mu       sync.Mutex
 	accepted bool
@@ -49,7 +56,7 @@ func (l *Listener) Accept(ctx context.Context) (mcp.Connection, error) {
 		if w == nil {
 			w = os.Stdout
 		}
-		return (&mcp.IOTransport{Reader: r, Writer: w}).Connect(ctx)
+		return newFrontConn(r, w, l.Logger, l.MaxLineBytes), nil
 	}
 	select {
 	case <-ctx.Done():

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -79,6 +80,9 @@ type Client struct {
 	webhook    string
 	stopListen func() // stops the listener started by Listen
 	closed     bool
+
+	modern     map[string]*modernPending // stateless requests, by RequestTag
+	modernRecv Receiver
 }
 
 // NewClient returns a Client configured by opts (nil means defaults).
@@ -114,6 +118,9 @@ func NewClient(opts *ClientOptions) *Client {
 	}
 	c.recv = Receiver{Name: "webhook", SessionHeader: HeaderSessionID, MaxBodyBytes: o.MaxBodyBytes,
 		ReplayTolerance: o.ReplayTolerance, AllowUnsigned: o.AllowUnsigned, Lookup: c.lookup, Logger: o.Logger}
+	c.modern = make(map[string]*modernPending)
+	c.modernRecv = Receiver{Name: "webhook", SessionHeader: HeaderRequestTag, MaxBodyBytes: o.MaxBodyBytes,
+		ReplayTolerance: o.ReplayTolerance, Lookup: c.lookupModern, Logger: o.Logger}
 	return c
 }
 
@@ -163,6 +170,7 @@ func (c *Client) Close() error {
 	}
 	stop := c.stopListen
 	c.mu.Unlock()
+	c.closeModern()
 	for _, cc := range conns {
 		cc.Close()
 	}
@@ -210,7 +218,14 @@ func (c *Client) dial(ownsClient bool) (*clientConn, error) {
 
 // ServeHTTP receives a delivery: it checks the session, the signature and
 // the id, and hands the message to the session's Read.
-func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.recv.ServeHTTP(w, r) }
+// Deliveries of stateless requests are routed by X-Request-Tag instead.
+func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(HeaderRequestTag) != "" {
+		c.modernRecv.ServeHTTP(w, r)
+		return
+	}
+	c.recv.ServeHTTP(w, r)
+}
 
 // lookup finds the session a delivery names, for c.recv.
 func (c *Client) lookup(sid string) (ReceiverSession, error) {
@@ -408,6 +423,13 @@ func (cc *clientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if isCall {
 		cc.inflight[req.ID] = time.Now()
 	}
+	if req != nil && req.Method == "notifications/cancelled" {
+		// The server need not answer a cancelled request: stop waiting
+		// (and polling) for it. A late answer is dropped.
+		if id, ok := rpcmsg.CancelledID(req.Params); ok {
+			delete(cc.inflight, id)
+		}
+	}
 	sid, pv := cc.sid, cc.protoVersion
 	cc.mu.Unlock()
 
@@ -491,13 +513,23 @@ func (cc *clientConn) undelivered(reply []byte) {
 
 // post sends one request to the server and returns status and body.
 func (cc *clientConn) post(ctx context.Context, method string, body []byte, hdr func(http.Header)) (int, []byte, error) {
+	return cc.c.post(ctx, method, body, hdr)
+}
+
+// postMessage POSTs one JSON-RPC message to the server.
+func (c *Client) postMessage(ctx context.Context, body []byte, hdr func(http.Header)) (int, []byte, error) {
+	return c.post(ctx, http.MethodPost, body, hdr)
+}
+
+// post sends one request to the server and returns status and body.
+func (c *Client) post(ctx context.Context, method string, body []byte, hdr func(http.Header)) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, defaultReplyTimeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	u := cc.c.opts.ServerURL
+	u := c.opts.ServerURL
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, nil, fmt.Errorf("building %s %s: %w", method, u, err)
@@ -506,9 +538,9 @@ func (cc *clientConn) post(ctx context.Context, method string, body []byte, hdr 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("User-Agent", UserAgent)
-	req.Header.Set(HeaderClientID, cc.c.opts.ClientID)
+	req.Header.Set(HeaderClientID, c.opts.ClientID)
 	hdr(req.Header)
-	resp, err := cc.c.client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s %s: %w", method, u, err)
 	}

@@ -247,7 +247,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 	// The failed response is reported by the status GET.
 	var last string
 	waitFor(func() bool {
-		_, last, _ = rawDo(t, http.MethodGet, url, map[string]string{webhook.HeaderSessionID: "s-redirect"}, "")
+		_, last, _ = rawDo(t, http.MethodGet, url, map[string]string{webhook.HeaderSessionID: "s-redirect", webhook.HeaderClientID: "c1"}, "")
 		return strings.Contains(last, `"undelivered":[1]`)
 	})
 	if !strings.Contains(last, `"undelivered":[1]`) {

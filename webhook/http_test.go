@@ -81,7 +81,9 @@ func TestHTTPReplies(t *testing.T) {
 		wantBody   string
 	}{
 		{"malformed JSON", "POST", h(cid, "c1", sid, live), `{"jsonrpc":`, 400, `"code":-32700`},
-		{"not JSON-RPC", "POST", h(cid, "c1", sid, live), `{"hello":1}`, 400, `"code":-32700`},
+		{"not JSON-RPC", "POST", h(cid, "c1", sid, live), `{"hello":1}`, 400, `"code":-32600`},
+		{"empty method", "POST", h(cid, "c1", sid, live), `{"jsonrpc":"2.0","id":12,"method":""}`, 400, `"id":12,"error":{"code":-32600`},
+		{"case-variant key", "POST", h(cid, "c1", sid, live), `{"jsonrpc":"2.0","ID":13,"method":"ping"}`, 400, `"code":-32600`},
 		{"batch", "POST", h(cid, "c1", sid, live), `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, 400, "batches are not supported"},
 		{"too large", "POST", h(cid, "c1", sid, live), `{"jsonrpc":"2.0","method":"x","params":{"p":"` + strings.Repeat("a", 2000) + `"}}`, 413, "exceeds 1024 bytes"},
 		{"missing client id", "POST", h(sid, live), `{"jsonrpc":"2.0","id":7,"method":"ping"}`, 400, `"id":7`},
@@ -96,7 +98,11 @@ func TestHTTPReplies(t *testing.T) {
 		{"initialized notification", "POST", h(cid, "c1", sid, live), `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 200, `"status":"initialized"`},
 		{"request", "POST", h(cid, "c1", sid, live), `{"jsonrpc":"2.0","id":9,"method":"ping"}`, 200, `"status":"received"`},
 		{"client routed by X-Client-ID", "POST", h(cid, "c1"), `{"jsonrpc":"2.0","id":10,"method":"ping"}`, 200, `"status":"received"`},
-		{"status", "GET", h(sid, live), "", 200, `"status":"active"`},
+		{"status", "GET", h(cid, "c1", sid, live), "", 200, `"status":"active"`},
+		{"status without client id", "GET", h(sid, live), "", 400, "missing X-Client-ID"},
+		{"status of another client's session", "GET", h(cid, "c2", sid, live), "", 403, "another client"},
+		{"DELETE without client id", "DELETE", h(sid, live), "", 400, "missing X-Client-ID"},
+		{"DELETE of another client's session", "DELETE", h(cid, "c2", sid, live), "", 403, "another client"},
 		{"PUT", "PUT", h(sid, live), "", 405, "not allowed"},
 		{"DELETE without session", "DELETE", h(), "", 400, "X-Session-ID"},
 		{"DELETE unknown session", "DELETE", h(sid, "nope"), "", 404, "not found"},
@@ -140,7 +146,7 @@ func TestSessionLimitDefault(t *testing.T) {
 	if hdr.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")
 	}
-	if st, b, _ := rawDo(t, http.MethodDelete, url, map[string]string{webhook.HeaderSessionID: first}, ""); st != http.StatusOK {
+	if st, b, _ := rawDo(t, http.MethodDelete, url, map[string]string{webhook.HeaderSessionID: first, webhook.HeaderClientID: "c0"}, ""); st != http.StatusOK {
 		t.Fatalf("DELETE %s: %d %s", first, st, b)
 	}
 	if st, b, _ := rawPost(t, url, map[string]string{webhook.HeaderClientID: "one-too-many"}, initBody(43, hook)); st != http.StatusOK {

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -87,8 +87,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.MaxBodyBytes))
+	body, err := httplimit.ReadBody(w, r, rc.MaxBodyBytes, 0)
 	if err != nil {
+		if errors.Is(err, httplimit.ErrBodyTimeout) {
+			fail(http.StatusRequestTimeout, err.Error())
+			return
+		}
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("delivery body exceeds %d bytes", rc.MaxBodyBytes))
 			return
@@ -180,7 +184,7 @@ func ServeDeliveries(addr string, h http.Handler) (url string, stop func(), err 
 	if err != nil {
 		return "", nil, fmt.Errorf("listening for deliveries on %q: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := httplimit.Server(h, nil)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	var once sync.Once

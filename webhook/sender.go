@@ -29,9 +29,13 @@ type Sender struct {
 	// (doubling, capped at 30s, each wait uniform in [d/2, d]). Zero means
 	// DefaultRetryBackoff.
 	RetryBackoff time.Duration
-	// HTTPClient makes the requests; nil means a pooled client. Redirects
-	// are never followed.
+	// HTTPClient makes the requests; nil means a pooled client (which
+	// ignores proxy settings). Redirects are never followed.
 	HTTPClient *http.Client
+	// Addresses says which resolved addresses deliveries may connect to;
+	// the zero value allows public addresses only. It is applied when
+	// HTTPClient is nil or its Transport is an *http.Transport.
+	Addresses AddressPolicy
 	// Logger receives a debug line per retry. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -41,7 +45,7 @@ type Sender struct {
 
 func (s *Sender) init() {
 	s.once.Do(func() {
-		s.client = noRedirectClient(s.HTTPClient)
+		s.client = guardClient(s.HTTPClient, s.Addresses)
 		if s.Logger == nil {
 			s.Logger = slog.Default()
 		}

@@ -8,6 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/httpguard"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
@@ -54,7 +57,14 @@ type ServerOptions struct {
 	// whose webhookUrl is elsewhere gets HTTP 403.
 	AllowedWebhookHosts []string
 	// AllowLoopback also allows localhost and loopback IPs (development).
+	// Deliveries connect only to public addresses, checked after name
+	// resolution, plus loopback ones with AllowLoopback and private and
+	// link-local ones with AllowPrivate; an allow-list entry that names
+	// such a host literally allows it too (see [NewAddressPolicy]).
 	AllowLoopback bool
+	// AllowPrivate lets deliveries connect to private, shared and
+	// link-local addresses (see [AddressPolicy]).
+	AllowPrivate bool
 	// Retries is how many times a failed delivery is retried (network
 	// errors, 408, 429 and 5xx). Zero means DefaultRetries; negative means none.
 	Retries int
@@ -71,6 +81,34 @@ type ServerOptions struct {
 	// HTTPClient makes deliveries. Nil means a client with pooled
 	// connections. Redirects are never followed, whatever client is given.
 	HTTPClient *http.Client
+	// RoundTripper serves stateless (2026-07-28) requests: POSTs without
+	// X-Session-ID that carry X-Request-Key or a modern params._meta; see
+	// "Stateless requests" in docs/webhook-format.md. Nil answers them
+	// with -32022 (HTTP 400), naming the session-based versions.
+	RoundTripper bridge.RoundTripper
+	// ListenTimeout ends a stateless subscriptions/listen with its graceful
+	// result after this long. Zero means DefaultListenTimeout; negative
+	// means never.
+	ListenTimeout time.Duration
+	// MaxStatelessCalls bounds the stateless requests running at once;
+	// beyond it a POST gets HTTP 503. Zero means 1024.
+	MaxStatelessCalls int
+	// AuthToken, if set, is required as "Authorization: Bearer TOKEN" on
+	// every client request; without it a request gets HTTP 401.
+	AuthToken string
+	// ListenAddr is the address the Server is served on. When it is a
+	// loopback address, requests whose Host header is not a loopback name
+	// or in AllowedHosts get HTTP 403 (DNS-rebinding protection).
+	ListenAddr string
+	// AllowedHosts are Host header values accepted ("name" or
+	// "name:port"): besides loopback names on a loopback listener, and as
+	// the only ones on any other listener when set.
+	AllowedHosts []string
+	// DisableHostCheck accepts any Host header.
+	DisableHostCheck bool
+	// AllowOrigins lists browser origins allowed ("*" for any). A request
+	// with any other Origin header that is not same-origin gets HTTP 403.
+	AllowOrigins []string
 	// Logger receives log lines. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +127,7 @@ type Server struct {
 	opts   ServerOptions
 	sender *Sender
 	log    *slog.Logger
+	guard  *httpguard.Guard
 
 	acceptCh chan *serverSession
 	done     chan struct{}
@@ -103,6 +142,8 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*serverSession
 	byClient map[string]string // client id -> last initialized session
+
+	modern *modernServer
 }
 
 // NewServer returns a Server configured by opts (nil means all defaults).
@@ -135,13 +176,17 @@ func NewServer(opts *ServerOptions) *Server {
 		stop:    stop,
 		opts:    o,
 		sender: &Sender{Retries: o.Retries, Timeout: o.Timeout, RetryBackoff: o.RetryBackoff,
-			HTTPClient: o.HTTPClient, Logger: o.Logger},
-		log:      o.Logger,
+			HTTPClient: o.HTTPClient, Logger: o.Logger,
+			Addresses: NewAddressPolicy(o.AllowedWebhookHosts, o.AllowLoopback, o.AllowPrivate)},
+		log: o.Logger,
+		guard: &httpguard.Guard{Loopback: httpguard.IsLoopbackAddr(o.ListenAddr), AllowedHosts: o.AllowedHosts,
+			DisableHostCheck: o.DisableHostCheck, AllowOrigins: o.AllowOrigins, AuthToken: o.AuthToken},
 		acceptCh: make(chan *serverSession, acceptBacklog),
 		done:     make(chan struct{}),
 		sessions: make(map[string]*serverSession),
 		byClient: make(map[string]string),
 	}
+	srv.modern = newModernServer(srv)
 	if o.IdleTimeout > 0 {
 		go srv.expireIdle(o.IdleTimeout)
 	}
@@ -204,8 +249,10 @@ func (s *Server) Close() error {
 		for _, ss := range open {
 			ss.Close()
 		}
+		s.modern.close()
 		s.stop()
 		s.loops.Wait()
+		s.modern.wait()
 	})
 	return nil
 }
@@ -229,8 +276,16 @@ func (s *Server) ActiveSessions() int {
 	return len(s.sessions)
 }
 
-// ServeHTTP handles client POST, DELETE and GET requests.
+// ServeHTTP handles client POST, DELETE and GET requests, after the Host,
+// Origin and token checks of ServerOptions.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if status, reason := s.guard.Check(r); status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="asyncmcp"`)
+		}
+		s.fail(w, r, status, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, reason)
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		s.servePost(w, r)
@@ -258,8 +313,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, id jso
 }
 
 func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body, err := httplimit.ReadBody(w, r, s.opts.MaxBodyBytes, 0)
 	if err != nil {
+		if errors.Is(err, httplimit.ErrBodyTimeout) {
+			s.fail(w, r, http.StatusRequestTimeout, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, err.Error())
+			return
+		}
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			s.fail(w, r, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest,
 				fmt.Sprintf("request body exceeds %d bytes", s.opts.MaxBodyBytes))
@@ -274,7 +333,8 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	msg, err := rpcmsg.Decode(body)
 	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, fmt.Sprintf("parse error: %v", err))
+		de, _ := errors.AsType[*rpcmsg.DecodeError](err)
+		s.fail(w, r, http.StatusBadRequest, de.ReplyID(), de.Code, fmt.Sprintf("invalid JSON-RPC message: %v", err))
 		return
 	}
 	var id jsonrpc.ID
@@ -291,6 +351,12 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	if sid != "" && !validSessionID(sid) {
 		s.fail(w, r, http.StatusBadRequest, id, jsonrpc.CodeInvalidRequest,
 			fmt.Sprintf("invalid X-Session-ID %q: want 1-%d visible ASCII characters", sid, maxSessionIDLen))
+		return
+	}
+	if sid == "" && s.modern.claims(r, msg) {
+		// Before initialize: one carrying a modern _meta is a stateless
+		// request too (which a modern server answers -32601).
+		s.modern.serve(w, r, msg, clientID)
 		return
 	}
 	if req != nil && req.Method == "initialize" && req.IsCall() {
@@ -427,7 +493,11 @@ func (s *Server) sessionFor(w http.ResponseWriter, r *http.Request) *serverSessi
 		s.fail(w, r, http.StatusNotFound, jsonrpc.ID{}, CodeSessionNotFound, fmt.Sprintf("session %q not found", sid))
 		return nil
 	}
-	if c := r.Header.Get(HeaderClientID); c != "" && c != ss.clientID {
+	switch c := r.Header.Get(HeaderClientID); {
+	case c == "":
+		s.fail(w, r, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "missing X-Client-ID header")
+		return nil
+	case c != ss.clientID:
 		s.fail(w, r, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session %q belongs to another client", sid))
 		return nil
 	}

@@ -37,6 +37,10 @@ type queueFlags struct {
 	bufferBytes      int
 	maxSessions      int           // server side, from --max-sessions
 	requestTimeout   time.Duration // client side, from --response-timeout
+	listenTimeout    time.Duration
+	// roundTripper serves stateless (2026-07-28) requests on the server
+	// side; nil answers them with -32022.
+	roundTripper bridge.RoundTripper
 }
 
 func (q *queueFlags) registerCommon(fs *flagSet, g string) {
@@ -53,6 +57,7 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
 	fs.intVar(&q.bufferBytes, []string{"--session-buffer-bytes"}, "N", g, "bytes of received messages a session may hold unread (default 16 MiB)")
 	fs.boolVar(&q.requireKey, "--require-session-key", "", g, "refuse clients that send no SessionKey (Python asyncmcp clients), so every session is bound to its creator's secret")
+	fs.durationVar(&q.listenTimeout, []string{"--listen-timeout"}, g, "sqs, sns-sqs, webhook: end a 2026-07-28 subscriptions/listen with its graceful result after this long (default 1h; negative: never)")
 	q.registerCommon(fs, g)
 }
 
@@ -118,6 +123,8 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 			RequireSessionKey:  q.requireKey,
 			MaxSessions:        q.maxSessions,
 			SessionBufferBytes: q.bufferBytes,
+			RoundTripper:       q.roundTripper,
+			ListenTimeout:      q.listenTimeout,
 			Logger:             log,
 		})
 	}
@@ -297,6 +304,8 @@ func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Lis
 		RequireSessionKey:  q.requireKey,
 		MaxSessions:        q.maxSessions,
 		SessionBufferBytes: q.bufferBytes,
+		RoundTripper:       q.roundTripper,
+		ListenTimeout:      q.listenTimeout,
 		Logger:             log,
 	})
 }

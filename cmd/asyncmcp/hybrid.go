@@ -13,6 +13,7 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
 	"github.com/asyncmcp/asyncmcp-go/hybrid"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 )
 
 // hybridDialer builds the client side of the StreamableHTTP+webhook
@@ -68,10 +69,13 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back 
 		Secret:              o.hook.secret,
 		AllowedWebhookHosts: o.hook.allowHosts,
 		AllowLoopback:       o.hook.allowLoopback,
+		AllowPrivate:        o.hook.guard.allowPrivate,
 		Retries:             o.hook.retries,
 		// Hybrid clients hold no stream between calls; --idle-timeout
 		// alone decides when their sessions end.
-		HTTP:   httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, IdleCloseTimeout: -1, Logger: log},
+		HTTP: httpfront.Options{MaxSessions: o.hook.maxSessions, SessionTimeout: o.queue.idleTimeout, IdleCloseTimeout: -1, Logger: log,
+			AuthToken: o.hook.guard.token(), AllowedHosts: o.hook.guard.allowedHosts, DisableHostCheck: o.hook.guard.noHostCheck,
+			AllowOrigins: o.hook.guard.allowOrigins},
 		Logger: log,
 	})
 	srv.Handle("", cmd, func() (bool, any) { st := back.status(); return !st.Crashing, st })
@@ -87,7 +91,8 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back 
 		mux.Handle("/status", srv)
 		handler = mux
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnState: countClients}
+	hs := httplimit.Server(handler, log)
+	hs.ConnState = countClients
 	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
 	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
 	errc := make(chan error, 1)

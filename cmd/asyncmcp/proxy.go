@@ -19,6 +19,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/httpfront"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/remote"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -92,7 +93,7 @@ func (o *proxyOptions) flags() *flagSet {
 	fs.stringVar(&o.port, []string{"--port", "--sse-port"}, "PORT", g, "port to listen on; 0 picks a free port (default 0)")
 	fs.listVar(&o.allowOrigins, []string{"--allow-origin"}, "ORIGIN", g, "allow browser requests from ORIGIN (repeatable; \"*\" for any); CORS is off by default")
 	fs.listVar(&o.exposeHeaders, []string{"--expose-header"}, "HEADER", g, "response header browsers may read (repeatable; default Mcp-Session-Id)")
-	fs.listVar(&o.allowedHosts, []string{"--allowed-host"}, "HOST", g, "extra Host header value accepted on a loopback listener (repeatable)")
+	fs.listVar(&o.allowedHosts, []string{"--allowed-host"}, "HOST", g, "Host header accepted (repeatable): besides loopback names on a loopback listener, the only ones on any other")
 	fs.boolVar(&o.noHostCheck, "--no-host-check", "", g, "turn off DNS-rebinding protection (Host checks) on loopback listeners")
 	fs.boolVar(&o.stateless, "--stateless", "--no-stateless", g, "serve Streamable HTTP without sessions (one child per request)")
 	fs.stringVar(&o.authToken, []string{"--auth-token"}, "TOKEN", g, "require 'Authorization: Bearer TOKEN' (or set ASYNCMCP_AUTH_TOKEN)")
@@ -495,7 +496,7 @@ func (o *proxyOptions) remoteDialer(rawURL, kind string, h http.Header, log *slo
 // bridge.RoundTripper), each such request goes to it as it comes, and only
 // session-based traffic opens a back session.
 func serveStdio(ctx context.Context, d bridge.Dialer, stdin io.ReadCloser, stdout io.WriteCloser, log *slog.Logger) error {
-	l := &stdio.Listener{Reader: stdin, Writer: stdout}
+	l := &stdio.Listener{Reader: stdin, Writer: stdout, Logger: log}
 	front, err := l.Accept(ctx)
 	if err != nil {
 		return err
@@ -550,7 +551,8 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 		mux.Handle("/", front)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnState: countClients, TLSConfig: tlsConf}
+	srv := httplimit.Server(handler, log)
+	srv.ConnState, srv.TLSConfig = countClients, tlsConf
 	scheme := "http"
 	if tlsConf != nil {
 		scheme = "https"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/httplimit"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/asyncmcp/asyncmcp-go/webhook"
 )
@@ -84,6 +85,16 @@ type webhookServerFlags struct {
 	maxSessions   int
 	retries       int
 	webhookTools  string
+	guard         httpGuardFlags
+}
+
+// httpGuardFlags are the checks of a served HTTP endpoint, as in proxy.
+type httpGuardFlags struct {
+	authToken    string
+	allowedHosts []string
+	noHostCheck  bool
+	allowOrigins []string
+	allowPrivate bool
 }
 
 func (w *webhookServerFlags) register(fs *flagSet, g string) {
@@ -95,6 +106,11 @@ func (w *webhookServerFlags) register(fs *flagSet, g string) {
 	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "any transport: most concurrent sessions, else 503 (queues: error -32014) (default 1000)")
 	fs.intVar(&w.retries, []string{"--webhook-retries"}, "N", g, "retries of a failed delivery, with exponential backoff (default 4)")
 	fs.stringVar(&w.webhookTools, []string{"--webhook-tools"}, "a,b", g, "hybrid: tools whose results are delivered by webhook")
+	fs.boolVar(&w.guard.allowPrivate, "--allow-private-webhooks", "", g, "also deliver to private and link-local addresses (10/8, 192.168/16, 169.254/16, ...); they are refused after name resolution otherwise")
+	fs.stringVar(&w.guard.authToken, []string{"--auth-token"}, "TOKEN", g, "require 'Authorization: Bearer TOKEN' from clients (or set ASYNCMCP_AUTH_TOKEN)")
+	fs.listVar(&w.guard.allowedHosts, []string{"--allowed-host"}, "HOST", g, "Host header accepted (repeatable): besides loopback names on a loopback --listen, the only ones otherwise")
+	fs.boolVar(&w.guard.noHostCheck, "--no-host-check", "", g, "turn off Host checks (DNS-rebinding protection)")
+	fs.listVar(&w.guard.allowOrigins, []string{"--allow-origin"}, "ORIGIN", g, "allow browser requests from ORIGIN (repeatable; \"*\" for any)")
 }
 
 func (w *webhookServerFlags) options(log *slog.Logger) *webhook.ServerOptions {
@@ -105,7 +121,21 @@ func (w *webhookServerFlags) options(log *slog.Logger) *webhook.ServerOptions {
 		AllowLoopback:       w.allowLoopback,
 		Retries:             w.retries,
 		Logger:              log,
+		AllowPrivate:        w.guard.allowPrivate,
+		AuthToken:           w.guard.token(),
+		ListenAddr:          w.listen,
+		AllowedHosts:        w.guard.allowedHosts,
+		DisableHostCheck:    w.guard.noHostCheck,
+		AllowOrigins:        w.guard.allowOrigins,
 	}
+}
+
+// token returns --auth-token, else $ASYNCMCP_AUTH_TOKEN.
+func (g *httpGuardFlags) token() string {
+	if g.authToken != "" {
+		return g.authToken
+	}
+	return os.Getenv("ASYNCMCP_AUTH_TOKEN")
 }
 
 func (o *serveOptions) flags() *flagSet {
@@ -149,6 +179,10 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
 		o.queue.maxSessions = o.hook.maxSessions
+		// Stateless (2026-07-28) requests are served by the child command
+		// when it can serve them (a pool of shared modern children), by
+		// whichever serve process reads them.
+		o.queue.roundTripper, _ = any(cmd).(bridge.RoundTripper)
 		l, err := o.queue.listener(ctx, strings.ToLower(o.transport), log)
 		if err != nil {
 			return err
@@ -168,6 +202,8 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		}
 		opts := o.hook.options(log)
 		opts.IdleTimeout = o.queue.idleTimeout
+		opts.RoundTripper, _ = any(cmd).(bridge.RoundTripper)
+		opts.ListenTimeout = o.queue.listenTimeout
 		srv := webhook.NewServer(opts)
 		path := o.hook.path
 		if path == "" {
@@ -204,7 +240,8 @@ func serveListener(ctx context.Context, addr, path string, handler http.Handler,
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), ConnState: countClients}
+	hs := httplimit.Server(handler, log)
+	hs.ConnState = countClients
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s\n", ln.Addr(), path)

@@ -74,6 +74,13 @@ func (t *tracker) cancelled(req *jsonrpc.Request) {
 	}
 }
 
+// unsent forgets a request that could not be written; it is not counted.
+func (t *tracker) unsent(req *jsonrpc.Request) {
+	t.mu.Lock()
+	delete(t.open, req.ID)
+	t.mu.Unlock()
+}
+
 func (t *tracker) answered(resp *jsonrpc.Response) {
 	t.mu.Lock()
 	pd, ok := t.open[resp.ID]
@@ -117,9 +124,15 @@ type observedConn struct {
 }
 
 func (c *observedConn) Write(ctx context.Context, msg jsonrpc.Message) error {
-	err := c.Connection.Write(ctx, msg)
-	if req, ok := msg.(*jsonrpc.Request); ok && err == nil {
+	// Record the request before it goes out: a fast answer can be read
+	// before Write returns.
+	req, isReq := msg.(*jsonrpc.Request)
+	if isReq {
 		c.t.sent(req)
+	}
+	err := c.Connection.Write(ctx, msg)
+	if isReq && err != nil && req.IsCall() {
+		c.t.unsent(req)
 	}
 	return err
 }

@@ -56,15 +56,19 @@ type ClientConfig struct {
 	// it messages are left on the queue for redelivery. Zero means
 	// DefaultSessionBufferBytes (16 MiB).
 	SessionBufferBytes int
-	// RequestTimeout fails a request with error CodeRequestTimeout (and
-	// cancels it at the server) when neither its answer nor a progress
-	// notification for it arrived for this long: the server is gone, or
-	// (Python asyncmcp) silently drops messages of sessions it does not
-	// know. Each progress notification restarts the wait, so long tools
-	// that report progress are not cut. Zero means DefaultRequestTimeout;
-	// negative means no limit.
+	// RequestTimeout fails a request with a JSON-RPC error (and cancels it
+	// at the server) when neither its answer nor a notification about it
+	// arrived for this long: the server is gone, or (Python asyncmcp)
+	// silently drops messages of sessions it does not know. For session
+	// requests the error is CodeRequestTimeout and progress notifications
+	// for the request restart the wait; for stateless requests (RoundTrip)
+	// any notification for it does, and subscriptions/listen is exempt.
+	// Zero means DefaultRequestTimeout; negative means no limit.
 	RequestTimeout time.Duration
-	Logger         *slog.Logger
+	// MaxInFlight bounds the stateless requests awaiting an answer. Zero
+	// means 10000.
+	MaxInFlight int
+	Logger      *slog.Logger
 }
 
 // DefaultRequestTimeout is the default ClientConfig.RequestTimeout.
@@ -92,6 +96,7 @@ type Client struct {
 	others   map[string]bool // other clients seen on the response queue
 	closed   bool
 	wg       sync.WaitGroup // background sends
+	modern   *modernClient
 }
 
 // NewClient validates cfg, creates the response queue if
@@ -135,11 +140,15 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = defaultMaxInFlight
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, owned: cleanup != nil, sessions: map[string]*ClientConn{}}
+	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, owned: cleanup != nil, sessions: map[string]*ClientConn{},
+		modern: &modernClient{inflight: map[string]*modernPending{}}}
 	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
 	c.reader.wake = func(ctx context.Context) error {
 		return SQSSender{Client: cfg.SQS}.Send(ctx, cfg.ResponseQueueURL, wire.EncodeWake(cfg.ClientID))
@@ -223,6 +232,7 @@ func (c *Client) Close() error {
 		open = append(open, s)
 	}
 	c.mu.Unlock()
+	c.closeModern()
 	for _, s := range open {
 		s.Close()
 	}
@@ -239,6 +249,9 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) handle(r received) {
+	if c.handleModern(r) {
+		return
+	}
 	d := r.decoded
 	c.mu.Lock()
 	s := c.sessions[d.SessionID]
@@ -679,7 +692,9 @@ func (t clientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 }
 
 // Dialer returns a [bridge.Dialer] whose each Dial opens a new session of c.
-func (c *Client) Dialer() bridge.Dialer { return bridge.TransportDialer(c.Transport) }
+// It is also a [bridge.RoundTripper] that serves stateless requests with
+// [Client.RoundTrip].
+func (c *Client) Dialer() bridge.Dialer { return clientDialer{c} }
 
 // ConnectOwned opens a session that owns c: closing the session closes c.
 // If the session cannot be opened, c is closed at once.

@@ -68,7 +68,9 @@ type ServerConfig struct {
 	// EndedSessionTTL is how long an ended session is remembered. Zero means
 	// 24 hours.
 	EndedSessionTTL time.Duration
-	Logger          *slog.Logger
+	// Modern configures stateless (2026-07-28) requests; see modern_server.go.
+	Modern ModernConfig
+	Logger *slog.Logger
 }
 
 // A Server reads one request queue and turns it into MCP sessions, each an
@@ -78,6 +80,7 @@ type Server struct {
 	log    *slog.Logger
 	reader *queueReader
 	fifo   bool
+	modern *modernServer
 
 	mu       sync.Mutex
 	sessions map[string]*ServerConn
@@ -140,6 +143,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		acceptq:  make(chan *ServerConn, 256),
 		done:     make(chan struct{}),
 	}
+	s.modern = newModernServer(s)
 	s.reader = newQueueReader(cfg.SQS, cfg.QueueURL, cfg.Polling, s.log, s.handle)
 	s.reader.start()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -185,6 +189,7 @@ func (s *Server) Close() error {
 		}
 		break
 	}
+	s.modern.close()
 	s.stopIfIdle()
 	return nil
 }
@@ -207,6 +212,10 @@ func (s *Server) stopIfIdle() {
 func (s *Server) handle(r received) {
 	d := r.decoded
 	log := s.log.With("message_id", r.messageID, "session", d.SessionID, "client", d.ClientID)
+	if isModernMessage(d) {
+		s.modern.handle(r, log)
+		return
+	}
 	if d.Type == wire.TypeSessionEnd {
 		s.reader.delete(r.receipt)
 		if c := s.lookup(d.SessionID); c != nil {
@@ -455,6 +464,7 @@ func (s *Server) maintain(ctx context.Context) {
 				receipts = append(receipts, c.runningReceipts()...)
 			}
 			s.mu.Unlock()
+			receipts = append(receipts, s.modern.runningReceipts()...)
 			if len(receipts) > 0 {
 				s.reader.setVisibility(ctx, receipts, s.cfg.Polling.VisibilityTimeout)
 			}
