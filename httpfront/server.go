@@ -240,6 +240,10 @@ type Server struct {
 	mux       *http.ServeMux
 	wg        sync.WaitGroup
 	stopSweep chan struct{}
+	// sweepNow asks the sweeper for an early pass (buffered, one pending
+	// request is enough): a session that finds the events of all sessions
+	// over the total limit cannot trim the others under its own lock.
+	sweepNow  chan struct{}
 	closeOnce sync.Once
 
 	eventBytes atomic.Int64 // bytes of the events held by all open sessions
@@ -280,6 +284,7 @@ func New(listenAddr string, opts Options) *Server {
 		endpoints: map[string]*endpoint{},
 		mux:       http.NewServeMux(),
 		stopSweep: make(chan struct{}),
+		sweepNow:  make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -461,6 +466,7 @@ func (s *Server) sweepIdle() {
 		case <-s.stopSweep:
 			return
 		case <-t.C:
+		case <-s.sweepNow:
 		}
 		var all, idle []*session
 		s.mu.Lock()

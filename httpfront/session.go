@@ -287,6 +287,12 @@ func (s *session) evictLocked() {
 	total, srv := s.ep.opts.eventBytesTotal(), s.ep.srv
 	if srv.eventBytes.Load() > total {
 		s.trimLocked(func() bool { return srv.eventBytes.Load() > total }, false)
+		if srv.eventBytes.Load() > total {
+			select {
+			case srv.sweepNow <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 

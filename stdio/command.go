@@ -39,6 +39,10 @@ const DefaultMaxLineBytes = 16 << 20
 //
 // If children keep dying soon after they start, Dial refuses new sessions for
 // a growing backoff period rather than fork a crashing server in a loop.
+//
+// A Command is also a [bridge.RoundTripper]: requests of the stateless
+// revision (2026-07-28) share a small pool of children instead (see
+// [Command.RoundTrip]), stopped by [Command.Close].
 type Command struct {
 	// Path and Args name the program and its arguments (Args excludes the
 	// program name).
@@ -60,6 +64,19 @@ type Command struct {
 	// Logger receives the child's stderr and lifecycle events. If nil,
 	// slog.Default() is used.
 	Logger *slog.Logger
+
+	// PoolSize is the number of children shared by all callers of
+	// RoundTrip when the server speaks the stateless revision (2026-07-28);
+	// zero means DefaultPoolSize. See pool.go.
+	PoolSize int
+	// ProbeTimeout bounds the era probe (and waits for a pool child to
+	// start or acknowledge a listen); zero means DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// MaxInFlight bounds the RoundTrip requests outstanding on one pool
+	// child; zero means DefaultMaxInFlight.
+	MaxInFlight int
+
+	modern modernState // era verdict and pool of shared children (era.go, pool.go)
 
 	mu          sync.Mutex
 	alive       int

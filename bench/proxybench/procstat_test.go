@@ -68,3 +68,26 @@ func treeCPU(root int) (cpu time.Duration, ok bool) {
 	}
 	return time.Duration(ticks) * clockTick, true
 }
+
+// ownCPU returns the CPU time (user + system) used so far by process pid
+// alone, without its children; ok is false where /proc is not available.
+func ownCPU(pid int) (cpu time.Duration, ok bool) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(data[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * clockTick, true
+}

@@ -109,6 +109,7 @@ type tally struct {
 	elapsed time.Duration
 	lat     []time.Duration
 	cpu     time.Duration // CPU time of the server processes during the rounds
+	own     time.Duration // of which the server process itself, without its children
 	noCPU   bool          // CPU time could not be read
 }
 
@@ -118,6 +119,7 @@ type result struct {
 	elapsed    time.Duration
 	p50, p99   time.Duration
 	cpuPerCall time.Duration // server-side CPU time per call; 0 if unknown
+	ownPerCall time.Duration // of which the server process alone (not its children)
 }
 
 func (t *tally) result() result {
@@ -125,6 +127,7 @@ func (t *tally) result() result {
 	r := result{calls: len(lat), elapsed: t.elapsed, p50: percentile(lat, 0.50), p99: percentile(lat, 0.99)}
 	if !t.noCPU && len(lat) > 0 {
 		r.cpuPerCall = t.cpu / time.Duration(len(lat))
+		r.ownPerCall = t.own / time.Duration(len(lat))
 	}
 	return r
 }
@@ -246,6 +249,7 @@ func (s *side) round(ctx context.Context, conc, perSession int, t *tally) error 
 	errs := make([]error, conc)
 	var wg sync.WaitGroup
 	cpu0, ok0 := treeCPU(s.pid)
+	own0, _ := ownCPU(s.pid)
 	start := time.Now()
 	for i, cs := range s.sessions[:conc] {
 		lat[i] = make([]time.Duration, 0, perSession)
@@ -263,7 +267,9 @@ func (s *side) round(ctx context.Context, conc, perSession int, t *tally) error 
 	wg.Wait()
 	t.elapsed += time.Since(start)
 	cpu1, ok1 := treeCPU(s.pid)
+	own1, _ := ownCPU(s.pid)
 	t.cpu += cpu1 - cpu0
+	t.own += own1 - own0
 	t.noCPU = t.noCPU || !ok0 || !ok1
 	for _, l := range lat {
 		t.lat = append(t.lat, l...)

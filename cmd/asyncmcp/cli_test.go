@@ -87,10 +87,13 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 	out, _ := exec.Command(bin, "proxy", "--help").CombinedOutput()
-	for _, flag := range []string{"--env", "--cwd", "--pass-environment", "--allow-origin", "--stateless", "--named-server", "--named-server-config", "--auth-token", "--transport", "--headers", "--log-level", "--debug"} {
+	for _, flag := range []string{"--env", "--cwd", "--pass-environment", "--allow-origin", "--stateless", "--named-server", "--named-server-config", "--auth-token", "--transport", "--headers", "--log-level", "--debug", "--pool-size"} {
 		if !strings.Contains(string(out), flag) {
 			t.Errorf("proxy --help does not mention %s", flag)
 		}
+	}
+	if out, _ := exec.Command(bin, "serve", "--help").CombinedOutput(); !strings.Contains(string(out), "--pool-size") {
+		t.Errorf("serve --help does not mention --pool-size")
 	}
 }
 
@@ -115,6 +118,8 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"proxy", "--transport", "carrier-pigeon", "http://127.0.0.1:1/mcp"}, 2, "--transport"},
 		{[]string{"proxy", "--log-level", "loud", "--", "true"}, 2, "--log-level"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
+		{[]string{"proxy", "--pool-size", "-1", "--", "true"}, 2, "--pool-size"},
+		{[]string{"serve", "--transport", "sqs", "--pool-size", "many", "--", "true"}, 2, "--pool-size"},
 	}
 	for _, c := range cases {
 		cmd := exec.Command(bin, c.args...)

@@ -724,10 +724,22 @@ func TestWebhookMetrics(t *testing.T) {
 	launchServe(t, nil, "--transport", "webhook", "--listen", listen, "--allow-loopback-webhooks", "--status-addr", status, "--", testenv.EchoServer(t))
 	cs := stdioClient(t, nil, "proxy", "--backend", "webhook", "--stdio", "--server-url", "http://"+listen+"/mcp/request")
 	echo(t, cs, "by webhook")
-	m := scrape(t, "http://"+status+"/metrics")
-	// The answers to initialize and tools/call were delivered.
-	if got := metricValue(m, "asyncmcp_webhook_deliveries_total", map[string]string{"outcome": "ok"}); got < 2 {
-		t.Errorf("webhook_deliveries_total{ok} = %v, want >= 2", got)
+	// The answers to the client's opening request (initialize, or
+	// server/discover for a 2026-07-28 client) and to tools/call were
+	// delivered. A delivery is counted once the client's receiver has
+	// acknowledged it, which can be just after the client read the answer.
+	var m map[string]*dto.MetricFamily
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m = scrape(t, "http://"+status+"/metrics")
+		got := metricValue(m, "asyncmcp_webhook_deliveries_total", map[string]string{"outcome": "ok"})
+		if got >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook_deliveries_total{ok} = %v 10s after the call, want >= 2", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if got := metricValue(m, "asyncmcp_requests_total", map[string]string{"method": "tools/call", "outcome": "ok"}); got != 1 {
 		t.Errorf("requests_total{tools/call, ok} = %v, want 1", got)

@@ -71,6 +71,8 @@ type proxyOptions struct {
 	cwd       string
 	passEnv   bool
 	terminate time.Duration
+	poolSize  int
+	commands  []*stdio.Command // children started, stopped on exit
 	// remote
 	transport string
 	headers   [][2]string
@@ -112,6 +114,7 @@ func (o *proxyOptions) flags() *flagSet {
 	fs.stringVar(&o.cwd, []string{"--cwd"}, "DIR", g, "working directory of the child")
 	fs.boolVar(&o.passEnv, "--pass-environment", "--no-pass-environment", g, "give the child this process's whole environment (default off)")
 	fs.durationVar(&o.terminate, []string{"--terminate-timeout"}, g, "wait this long after closing stdin, then after SIGTERM, before escalating (default 5s)")
+	fs.intVar(&o.poolSize, []string{"--pool-size"}, "N", g, poolSizeHelp)
 	g = proxyGroups[2]
 	fs.stringVar(&o.transport, []string{"--transport"}, "KIND", g, "streamablehttp or sse (default: sse if the URL path ends in /sse, else streamablehttp)")
 	fs.pairVar(&o.headers, []string{"-H", "--headers", "--header"}, "KEY VALUE", g, "send a header to the remote server (repeatable); API_ACCESS_TOKEN sets Authorization")
@@ -157,6 +160,10 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	o.limit = newChildLimit(o.maxChildren)
 	o.backend.fromEnv()
+	if o.poolSize, err = poolSizeFromEnv(o.poolSize); err != nil {
+		return err
+	}
+	defer o.closeCommands()
 
 	switch {
 	case o.backend.kind != "":
@@ -231,7 +238,8 @@ func (o *proxyOptions) envList() []string {
 }
 
 func (o *proxyOptions) childBack(name, path string, args, env []string, dir string, log *slog.Logger) namedBack {
-	c := &stdio.Command{Path: path, Args: args, Env: env, Dir: dir, PassEnvironment: o.passEnv, TerminateTimeout: o.terminate, Logger: log}
+	c := &stdio.Command{Path: path, Args: args, Env: env, Dir: dir, PassEnvironment: o.passEnv, TerminateTimeout: o.terminate, PoolSize: o.poolSize, Logger: log}
+	o.commands = append(o.commands, c)
 	d := instrument(name, c, c, o.limit)
 	o.backs.add(d)
 	bd := backOf(d)
@@ -239,6 +247,13 @@ func (o *proxyOptions) childBack(name, path string, args, env []string, dir stri
 		st := bd.status()
 		return !st.Crashing, st
 	}}
+}
+
+// closeCommands stops the shared children of the commands served.
+func (o *proxyOptions) closeCommands() {
+	for _, c := range o.commands {
+		c.Close()
+	}
 }
 
 // brokenBack stands for a configured server that cannot start: its sessions

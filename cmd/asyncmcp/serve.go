@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ type childFlags struct {
 	cwd       string
 	passEnv   bool
 	terminate time.Duration
+	poolSize  int
 }
 
 func (c *childFlags) register(fs *flagSet, g string) {
@@ -61,6 +63,27 @@ func (c *childFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&c.cwd, []string{"--cwd"}, "DIR", g, "working directory of the child")
 	fs.boolVar(&c.passEnv, "--pass-environment", "--no-pass-environment", g, "give the child this process's whole environment (default off)")
 	fs.durationVar(&c.terminate, []string{"--terminate-timeout"}, g, "wait this long after closing stdin, then after SIGTERM, before escalating (default 5s)")
+	fs.intVar(&c.poolSize, []string{"--pool-size"}, "N", g, poolSizeHelp)
+}
+
+// poolSizeHelp documents --pool-size for proxy and serve.
+const poolSizeHelp = "children shared by all 2026-07-28 (stateless) requests, if the server speaks that revision (or set ASYNCMCP_POOL_SIZE; default 2)"
+
+// poolSizeFromEnv checks --pool-size, falling back to ASYNCMCP_POOL_SIZE
+// when the flag is not given.
+func poolSizeFromEnv(n int) (int, error) {
+	if n == 0 {
+		if v := os.Getenv("ASYNCMCP_POOL_SIZE"); v != "" {
+			var err error
+			if n, err = strconv.Atoi(v); err != nil {
+				return 0, usagef("ASYNCMCP_POOL_SIZE: want an integer, got %q", v)
+			}
+		}
+	}
+	if n < 0 {
+		return 0, usagef("--pool-size: want a positive number, got %d", n)
+	}
+	return n, nil
 }
 
 func (c *childFlags) command(argv []string, log *slog.Logger) (*stdio.Command, error) {
@@ -68,11 +91,15 @@ func (c *childFlags) command(argv []string, log *slog.Logger) (*stdio.Command, e
 	if err != nil {
 		return nil, err
 	}
+	poolSize, err := poolSizeFromEnv(c.poolSize)
+	if err != nil {
+		return nil, err
+	}
 	var env []string
 	for _, kv := range c.env {
 		env = append(env, kv[0]+"="+kv[1])
 	}
-	return &stdio.Command{Path: path, Args: argv[1:], Env: env, Dir: c.cwd, PassEnvironment: c.passEnv, TerminateTimeout: c.terminate, Logger: log}, nil
+	return &stdio.Command{Path: path, Args: argv[1:], Env: env, Dir: c.cwd, PassEnvironment: c.passEnv, TerminateTimeout: c.terminate, PoolSize: poolSize, Logger: log}, nil
 }
 
 // webhookServerFlags configure the server side of the webhook transports.
@@ -176,6 +203,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	}
 	cmd := instrument("", child, child, newChildLimit(o.maxChildren))
 	st := &serveStatus{transport: strings.ToLower(o.transport), back: backOf(cmd)}
+	defer child.Close()
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
 		o.queue.maxSessions = o.hook.maxSessions

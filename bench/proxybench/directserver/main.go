@@ -3,6 +3,10 @@
 // [mcp.NewStreamableHTTPHandler]. It is the baseline ("the limit") of the
 // proxy benchmark in bench/proxybench.
 //
+// With -stateless the handler runs with StreamableHTTPOptions.Stateless: no
+// sessions, every POST served on its own, which is how the SDK serves the
+// stateless 2026-07-28 revision (the baseline of BenchmarkProxyModern).
+//
 // It listens on 127.0.0.1 on a free port (or -addr) and prints
 // "directserver: listening on http://127.0.0.1:PORT" on stdout; the MCP
 // endpoint is that URL plus /mcp.
@@ -28,6 +32,7 @@ type echoArgs struct {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
+	stateless := flag.Bool("stateless", false, "serve without sessions (StreamableHTTPOptions.Stateless)")
 	flag.Parse()
 
 	server := mcp.NewServer(&mcp.Implementation{Name: "asyncmcp-echo-direct", Version: "1.0.0"}, nil)
@@ -36,7 +41,8 @@ func main() {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
 		})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+		&mcp.StreamableHTTPOptions{Stateless: *stateless}))
 
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
