@@ -132,7 +132,7 @@ func (w *webhookServerFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "sign deliveries with this shared secret (default: a fresh secret per session, sent to the client at initialize)")
 	fs.listVar(&w.allowHosts, []string{"--allow-webhook-host"}, "HOST", g, "deliver only to webhook URLs on HOST (repeatable; host, host:port, *.example.com or *)")
 	fs.boolVar(&w.allowLoopback, "--allow-loopback-webhooks", "", g, "also deliver to localhost and loopback addresses (development)")
-	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "most concurrent sessions, else 503 (default 1000)")
+	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "any transport: most concurrent sessions, else 503 (queues: error -32014) (default 1000)")
 	fs.intVar(&w.retries, []string{"--webhook-retries"}, "N", g, "retries of a failed delivery, with exponential backoff (default 4)")
 	fs.stringVar(&w.webhookTools, []string{"--webhook-tools"}, "a,b", g, "hybrid: tools whose results are delivered by webhook")
 	fs.boolVar(&w.guard.allowPrivate, "--allow-private-webhooks", "", g, "also deliver to private and link-local addresses (10/8, 192.168/16, 169.254/16, ...); they are refused after name resolution otherwise")
@@ -208,6 +208,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	defer child.Close()
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
+		o.queue.maxSessions = o.hook.maxSessions
 		// Stateless (2026-07-28) requests are served by the child command
 		// when it can serve them (a pool of shared modern children), by
 		// whichever serve process reads them.
