@@ -61,8 +61,8 @@ type ClientConfig struct {
 	// RequestTimeout fails a request with a JSON-RPC error (and cancels it
 	// at the server) when neither its answer nor a notification about it
 	// arrived for this long: the server is gone, or (Python asyncmcp)
-	// silently drops messages of sessions it does not know. For session
-	// requests the error is CodeRequestTimeout and progress notifications
+	// silently drops messages of sessions it does not know. The error is
+	// wire.CodeRequestTimeout. For session requests progress notifications
 	// for the request restart the wait; for stateless requests (RoundTrip)
 	// any notification for it does, and subscriptions/listen is exempt.
 	// Zero means DefaultRequestTimeout; negative means no limit.
