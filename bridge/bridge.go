@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package bridge joins MCP fronts to MCP backs.
 //
 // A front is where MCP clients come in (stdio, Streamable HTTP, an SQS request

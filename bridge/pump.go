@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package bridge
 
 import (
@@ -7,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -20,8 +23,10 @@ const CodeServerUnavailable = -32000
 
 // Options configures [Serve] and [Pump]. The zero value is ready to use.
 type Options struct {
-	// Logger receives one line per session start and end and per failure.
-	// If nil, slog.Default() is used.
+	// Logger receives one line per session start and end (info), one per
+	// failure (warn or error), and one per finished request (debug: keys
+	// session, method, id, outcome, duration, and code for errors). If nil,
+	// slog.Default() is used.
 	Logger *slog.Logger
 }
 
@@ -104,6 +109,12 @@ func errorResponse(id jsonrpc.ID, code int64, msg string) *jsonrpc.Response {
 // request still waiting for its answer gets a JSON-RPC error at once, with
 // code [CodeServerUnavailable], before the front is closed. When the front
 // ends (the client went away), the back is closed, which stops a child process.
+//
+// Client messages wait in a queue of at most 16 MiB for the back to take
+// them, so the client's departure is noticed even while the back is not
+// reading; if the back takes nothing while more than that arrives, the
+// session fails as above. When the client goes away, what it sent before
+// is still handed to the back, for up to 2 seconds.
 func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error {
 	log := opts.logger().With("session", front.SessionID())
 	ctx, cancel := context.WithCancel(ctx)
@@ -111,13 +122,32 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 
 	var (
 		mu       sync.Mutex
-		inflight = map[jsonrpc.ID]bool{} // client requests awaiting an answer from the back
+		inflight = map[jsonrpc.ID]call{} // client requests awaiting an answer from the back
 	)
-	backErr := make(chan error, 2)
+	started := time.Now()
+	log.Info("session started")
+	// finished logs one line per answered request; call with mu held and
+	// after removing the request from inflight.
+	finished := func(id jsonrpc.ID, c call, outcome string, code int64) {
+		if !log.Enabled(ctx, slog.LevelDebug) {
+			return
+		}
+		args := []any{"method", c.method, "id", id.Raw(), "outcome", outcome, "duration", time.Since(c.start)}
+		if code != 0 {
+			args = append(args, "code", code)
+		}
+		log.Debug("request finished", args...)
+	}
+	backErr := make(chan error, 4)
 	frontErr := make(chan error, 2)
 
-	// front → back
+	// front → back: one goroutine reads the client, another writes the
+	// server, so a client that goes away (a DELETE, a closed stream) is
+	// noticed even while a write to a server that stopped reading is
+	// blocked; closing the back then ends that write.
+	toBack := newSendQueue()
 	go func() {
+		defer toBack.close()
 		for {
 			msg, err := front.Read(ctx)
 			if err != nil {
@@ -128,22 +158,45 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			isCall = isCall && req.IsCall()
 			if isCall {
 				mu.Lock()
-				inflight[req.ID] = true
+				inflight[req.ID] = call{method: req.Method, start: time.Now()}
 				mu.Unlock()
 			} else if req != nil && req.Method == "notifications/cancelled" {
 				// The server will not answer a cancelled request.
 				if id, ok := rpcmsg.CancelledID(req.Params); ok {
 					mu.Lock()
-					delete(inflight, id)
+					if c, ok := inflight[id]; ok {
+						delete(inflight, id)
+						finished(id, c, "cancelled", 0)
+					}
 					mu.Unlock()
 				}
 			}
+			if !toBack.push(msg) {
+				backErr <- fmt.Errorf("MCP server is not reading its input (%d bytes waiting)", toBack.pending())
+				return
+			}
+		}
+	}()
+	written := make(chan struct{}) // closed when the writer has stopped
+	go func() {
+		defer close(written)
+		for {
+			msg, ok := toBack.pop(ctx)
+			if !ok {
+				return
+			}
 			if err := back.Write(ctx, msg); err != nil {
-				if isCall {
+				if req, isCall := msg.(*jsonrpc.Request); isCall && req.IsCall() {
 					mu.Lock()
-					delete(inflight, req.ID)
+					c, ok := inflight[req.ID]
+					if ok {
+						delete(inflight, req.ID)
+						finished(req.ID, c, "unavailable", CodeServerUnavailable)
+					}
 					mu.Unlock()
-					front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
+					if ok {
+						front.Write(ctx, errorResponse(req.ID, CodeServerUnavailable, fmt.Sprintf("MCP server unavailable: %v", err)))
+					}
 				}
 				backErr <- fmt.Errorf("writing to MCP server: %w", err)
 				return
@@ -161,7 +214,14 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			}
 			if resp, ok := msg.(*jsonrpc.Response); ok {
 				mu.Lock()
-				delete(inflight, resp.ID)
+				if c, ok := inflight[resp.ID]; ok {
+					delete(inflight, resp.ID)
+					outcome, code := "ok", int64(0)
+					if resp.Error != nil {
+						outcome, code = "error", errorCode(resp.Error)
+					}
+					finished(resp.ID, c, outcome, code)
+				}
 				mu.Unlock()
 			}
 			if err := front.Write(ctx, msg); err != nil {
@@ -176,12 +236,27 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 	}()
 
 	var result error
+	defer func() {
+		reason := "ended"
+		if result != nil {
+			reason = result.Error()
+		}
+		log.Info("session ended", "reason", reason, "duration", time.Since(started))
+	}()
 	select {
 	case err := <-frontErr:
 		// The client went away or the session was closed: stop the back.
 		if !isEOF(err) && ctx.Err() == nil {
 			log.Warn("client side ended", "err", err)
 			result = err
+		}
+		// Let what the client sent before it went away reach the server,
+		// unless the server is not taking it.
+		select {
+		case <-written:
+		case <-ctx.Done():
+		case <-time.After(drainGrace):
+			log.Warn("MCP server did not take the client's last messages; dropping them", "pending_bytes", toBack.pending())
 		}
 		back.Close()
 		front.Close()
@@ -195,8 +270,9 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 			msg := fmt.Sprintf("MCP server unavailable: %v", err)
 			mu.Lock()
 			ids := make([]jsonrpc.ID, 0, len(inflight))
-			for id := range inflight {
+			for id, c := range inflight {
 				ids = append(ids, id)
+				finished(id, c, "unavailable", CodeServerUnavailable)
 			}
 			clear(inflight)
 			mu.Unlock()
@@ -211,6 +287,25 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 		front.Close()
 	}
 	return result
+}
+
+// drainGrace bounds how long a session whose client went away waits for the
+// server to take the messages the client sent before it left.
+const drainGrace = 2 * time.Second
+
+// call is a client request waiting for its answer.
+type call struct {
+	method string
+	start  time.Time
+}
+
+// errorCode returns the JSON-RPC code of a response error, or 0.
+func errorCode(err error) int64 {
+	var werr *jsonrpc.Error
+	if errors.As(err, &werr) {
+		return werr.Code
+	}
+	return 0
 }
 
 func isEOF(err error) bool {

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package httpfront is the HTTP front of the bridge: it serves MCP clients
 // over Streamable HTTP (protocol revisions 2025-03-26 to 2025-11-25) and over
 // the legacy HTTP+SSE transport (2024-11-05), at the same time, for one or

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package hybrid is the StreamableHTTP+webhook transport of asyncmcp: a
 // Streamable HTTP MCP session in which the results of chosen slow tools are
 // delivered by webhook, while every other message (other tools' results,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package remote dials MCP servers over HTTP: [Streamable] speaks Streamable
 // HTTP and [SSE] the legacy HTTP+SSE transport. Both are [bridge.Dialer]s
 // that forward raw JSON-RPC.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package snssqs carries MCP sessions over Amazon SNS topics fanning into SQS
 // queues.
 //
@@ -7,8 +9,10 @@
 // straight to the client's queue (params._meta.responseQueueUrl) when the
 // client named no topic. Every server message carries the ClientId
 // attribute, so one response topic can serve many clients: each client's
-// queue subscribes with the filter policy {"ClientId":[id]}, which
-// [NewClient] sets up itself when it creates the queue.
+// queue subscribes with the filter policy
+// {"ClientId":[id,{"exists":false}]} (its own messages, and those of Python
+// asyncmcp servers, which send no ClientId), which [NewClient] sets up
+// itself when it creates the queue.
 //
 // The sessions, delivery guarantees and wire format are those of package
 // sqs; see docs/wire-format.md. Both raw and enveloped SNS deliveries are
@@ -90,6 +94,25 @@ type ServerConfig struct {
 	// sqs.ServerConfig.
 	MaxReceiveCount int
 	SharedQueue     int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with error -32014. Zero means 1000; negative means no cap.
+	MaxSessions int
+	// SessionBufferBytes bounds the bytes of received messages a session
+	// may hold unread (a request beyond it is answered with -32012). Zero
+	// means 16 MiB.
+	SessionBufferBytes int
+	// EndedSessions and EndedSessionTTL bound the memory of ended sessions
+	// (used to answer their clients' later messages with "session not
+	// found" and to refuse reusing their ids). Zero means 4096 sessions and
+	// 24 hours.
+	EndedSessions   int
+	EndedSessionTTL time.Duration
+	// RequireSessionKey refuses sessions whose client sends no SessionKey
+	// (Python asyncmcp clients), so that every session is bound to a secret
+	// of its creator. Without it, such sessions are bound to the SQS
+	// SenderId of their initialize when the service reports one. See
+	// docs/wire-format.md §2.
+	RequireSessionKey bool
 	// RoundTripper, ListenTimeout and MaxStatelessCalls configure stateless
 	// (2026-07-28) requests, as in sqs.ServerConfig.
 	RoundTripper      bridge.RoundTripper
@@ -125,6 +148,11 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
+		RequireSessionKey:      cfg.RequireSessionKey,
+		MaxSessions:            cfg.MaxSessions,
+		SessionBufferBytes:     cfg.SessionBufferBytes,
+		EndedSessions:          cfg.EndedSessions,
+		EndedSessionTTL:        cfg.EndedSessionTTL,
 		Modern: queuecore.ModernConfig{
 			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
 		},
@@ -156,8 +184,8 @@ type ClientConfig struct {
 	// ResponseQueueURL is the queue this client reads. If set together with
 	// ResponseTopicARN, it must already be subscribed to that topic. If
 	// empty, NewClient creates a queue (subscribed to ResponseTopicARN, if
-	// set, with raw delivery and the filter policy {"ClientId":[ClientID]})
-	// and Close removes both.
+	// set, with raw delivery and the filter policy
+	// {"ClientId":[ClientID,{"exists":false}]}) and Close removes both.
 	ResponseQueueURL string
 	// ClientID is sent on every message. Empty means a random id.
 	ClientID string
@@ -170,8 +198,12 @@ type ClientConfig struct {
 	// MaxMessageBytes caps the size of published messages. Zero means the
 	// SNS limit, 256 KiB.
 	MaxMessageBytes int
-	// RequestTimeout bounds how long a stateless request waits for its
-	// answer or a notification, as in sqs.ClientConfig.
+	// RequestTimeout fails a request with a JSON-RPC error, and cancels it
+	// at the server, when neither its answer nor a notification about it
+	// arrived for this long (code -32013 for session requests, whose wait
+	// progress notifications restart; for stateless requests any
+	// notification for it does, and subscriptions/listen is exempt). Zero
+	// means 5 minutes; negative means no limit.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -249,7 +281,10 @@ func subscribe(ctx context.Context, cfg ClientConfig, queueURL string) (func(con
 	}); err != nil {
 		return nil, fmt.Errorf("allowing topic %s to send to queue %s: %w", cfg.ResponseTopicARN, queueURL, err)
 	}
-	filter, _ := json.Marshal(map[string][]string{wire.AttrClientID: {cfg.ClientID}})
+	// Messages for this client, and messages without ClientId: Python
+	// asyncmcp servers send none. The queue is this client's own, so it
+	// deletes the messages of sessions it does not have.
+	filter, _ := json.Marshal(map[string][]any{wire.AttrClientID: {cfg.ClientID, map[string]bool{"exists": false}}})
 	sub, err := cfg.SNS.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: aws.String(cfg.ResponseTopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN),
 		Attributes:            map[string]string{"RawMessageDelivery": "true", "FilterPolicy": string(filter)},

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package sqs_test
 
 import (
@@ -6,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -101,7 +102,7 @@ func TestStatelessServerKilledMidCall(t *testing.T) {
 	// call; then the stuck one dies without a word.
 	back := testenv.StartScaffoldRoundTripper(t, testenv.GoEverythingServer(t))
 	listen(t, f, sqs.ServerConfig{QueueURL: req, WaitTime: time.Second, RoundTripper: back})
-	if err := syscall.Kill(-victim.Cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := testenv.KillGroup(victim.Cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	<-victim.Exited()

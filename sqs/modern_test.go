@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package sqs_test
 
 import (
@@ -625,7 +627,7 @@ func TestStatelessTimeoutAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code := errCode(t, resp); code != bridge.CodeServerUnavailable || !strings.Contains(resp.Error.Error(), "no answer") {
+	if code := errCode(t, resp); code != wire.CodeRequestTimeout || !strings.Contains(resp.Error.Error(), "no answer") {
 		t.Errorf("timeout answered %v", resp.Error)
 	}
 	waitFor(t, "the server to cancel the timed-out request", func() bool { _, n := back.counts(); return n == 1 })

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package sqs carries MCP sessions over Amazon SQS queues.
 //
 // The server side, [Listen], reads one request queue and yields one
@@ -15,6 +17,13 @@
 // request delivered again is not run again (its answer is re-sent). A client
 // whose server lost the session (a restart) initializes again and resends
 // its unanswered requests, transparently.
+//
+// Each session is bound to its creator: the client sends a random
+// SessionKey with every message, and the server refuses messages for the
+// session without it, so a stranger who learns a session id can neither act
+// in the session nor take it over once it ended (docs/wire-format.md §2.1).
+// A client request with neither an answer nor progress within
+// ClientConfig.RequestTimeout fails with a JSON-RPC error.
 //
 // AWS clients come from the caller, normally built with
 // config.LoadDefaultConfig so that AWS_REGION, AWS_ENDPOINT_URL, profiles
@@ -69,6 +78,25 @@ type ServerConfig struct {
 	// same queue before it is answered with "session not found". Zero
 	// answers at once (one server process per queue).
 	SharedQueue int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with error -32014. Zero means 1000; negative means no cap.
+	MaxSessions int
+	// SessionBufferBytes bounds the bytes of received messages a session
+	// may hold unread (a request beyond it is answered with -32012). Zero
+	// means 16 MiB.
+	SessionBufferBytes int
+	// EndedSessions and EndedSessionTTL bound the memory of ended sessions
+	// (used to answer their clients' later messages with "session not
+	// found" and to refuse reusing their ids). Zero means 4096 sessions and
+	// 24 hours.
+	EndedSessions   int
+	EndedSessionTTL time.Duration
+	// RequireSessionKey refuses sessions whose client sends no SessionKey
+	// (Python asyncmcp clients), so that every session is bound to a secret
+	// of its creator. Without it, such sessions are bound to the SQS
+	// SenderId of their initialize when the service reports one. See
+	// docs/wire-format.md §2.
+	RequireSessionKey bool
 	// RoundTripper serves stateless (2026-07-28) requests: messages without
 	// SessionId whose request declares a modern protocol version in
 	// params._meta (see "Stateless requests" in docs/wire-format.md). Any
@@ -108,6 +136,11 @@ func Listen(cfg ServerConfig) (*Listener, error) {
 		MaxMessageBytes:        cfg.MaxMessageBytes,
 		MaxReceiveCount:        cfg.MaxReceiveCount,
 		UnknownSessionReleases: cfg.SharedQueue,
+		RequireSessionKey:      cfg.RequireSessionKey,
+		MaxSessions:            cfg.MaxSessions,
+		SessionBufferBytes:     cfg.SessionBufferBytes,
+		EndedSessions:          cfg.EndedSessions,
+		EndedSessionTTL:        cfg.EndedSessionTTL,
 		Modern: queuecore.ModernConfig{
 			RoundTripper: cfg.RoundTripper, ListenTimeout: cfg.ListenTimeout, MaxCalls: cfg.MaxStatelessCalls,
 		},
@@ -154,10 +187,12 @@ type ClientConfig struct {
 	Pollers           int
 	// MaxMessageBytes caps the size of sent messages. Zero means 1 MiB.
 	MaxMessageBytes int
-	// RequestTimeout fails a stateless request ([Client.RoundTrip]) with a
-	// JSON-RPC error, and cancels it at the server, when neither its answer
-	// nor a notification for it arrived for this long (subscriptions/listen
-	// excepted). Zero or negative means no bound.
+	// RequestTimeout fails a request with a JSON-RPC error, and cancels it
+	// at the server, when neither its answer nor a notification about it
+	// arrived for this long (code -32013 for session requests, whose wait
+	// progress notifications restart; for stateless requests any
+	// notification for it does, and subscriptions/listen is exempt). Zero
+	// means 5 minutes; negative means no limit.
 	RequestTimeout time.Duration
 	// Logger receives the transport's logs. Nil means slog.Default().
 	Logger *slog.Logger

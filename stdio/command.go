@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package stdio carries MCP over standard input and output: [Command] runs an
 // MCP server as a child process (a back), and [Listener] serves the one client
 // session that reaches this process on its own stdin and stdout (a front).
@@ -16,7 +18,6 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -32,10 +33,27 @@ const DefaultMaxLineBytes = 16 << 20
 // message per line.
 //
 // The child's stderr goes to the Logger, one log line per line of output.
-// Closing a connection stops its child: stdin is closed, then SIGTERM is sent
-// after TerminateTimeout, then SIGKILL after another TerminateTimeout. The
-// child runs in its own process group, and the signals reach the whole group,
-// so helpers it spawned (npx, uvx) stop too.
+//
+// Closing a connection stops its child: stdin is closed (an MCP stdio server
+// exits at end of file), then, after TerminateTimeout, the child is asked to
+// stop, then, after another TerminateTimeout, it is killed. A write blocked
+// on a child that stopped reading its stdin returns an error as soon as Close
+// starts. The child's exit is watched directly, not through its pipes: when
+// it exits, even while a helper it spawned still holds its stdout, Read
+// returns an error wrapping [io.EOF] and the child is reaped.
+//
+// The child and the helpers it spawns (npx, uvx) are handled as one tree:
+//   - On Unix the child leads a new process group. The stop request is
+//     SIGTERM to the group, the kill SIGKILL to the group, and when the child
+//     exits whatever is left in its group is killed.
+//   - On Linux the child also gets SIGKILL when this process dies, even by
+//     SIGKILL (a parent-death signal). macOS and the BSDs have none: there a
+//     child of a killed proxy sees only its stdin reach end of file.
+//   - On Windows the child runs in a job object that ends every process in
+//     it when the job is terminated or when this process exits, however it
+//     exits. Windows has no stop request a program without a console can
+//     receive, so the sequence is: close stdin, wait TerminateTimeout,
+//     terminate the job.
 //
 // If children keep dying soon after they start, Dial refuses new sessions for
 // a growing backoff period rather than fork a crashing server in a loop.
@@ -57,6 +75,8 @@ type Command struct {
 	// Dir is the child's working directory; empty means the current one.
 	Dir string
 	// TerminateTimeout is how long each stopping step waits; zero means 5s.
+	// It also bounds how long the child's output is still read after it
+	// exited while something outside its group holds its stdout.
 	TerminateTimeout time.Duration
 	// MaxLineBytes bounds one message from the child; zero means
 	// DefaultMaxLineBytes.
@@ -160,20 +180,15 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env = c.environ()
 	cmd.Dir = c.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
+	p, err := openChildPipes()
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.childStdin, p.childStdout, p.childStderr
+	tree, err := startTree(cmd)
+	p.closeChildEnds() // the child has its own copies now
 	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
-	}
-	if err := cmd.Start(); err != nil {
+		p.closeOurEnds()
 		return nil, fmt.Errorf("starting %s: %w", c.Path, err)
 	}
 	td := c.TerminateTimeout
@@ -181,7 +196,7 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		td = 5 * time.Second
 	}
 	log := c.logger().With("pid", cmd.Process.Pid)
-	log.Debug("started MCP server", "cmd", c.Path, "args", c.Args)
+	log.Info("MCP server started", "cmd", c.Path, "args", c.Args)
 	c.mu.Lock()
 	c.alive++
 	c.started++
@@ -189,8 +204,9 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 
 	conn := &childConn{
 		cmd:       cmd,
-		stdin:     stdin,
-		lines:     newLineReader(stdout, c.maxLine()),
+		tree:      tree,
+		stdin:     p.stdin,
+		lines:     newLineReader(p.stdout, c.maxLine()),
 		log:       log,
 		exited:    make(chan struct{}),
 		closing:   make(chan struct{}),
@@ -202,23 +218,86 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(p.stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			log.Info("server stderr", "line", sc.Text())
 		}
 	}()
 	go func() {
-		// Wait closes the pipes, so it must come after both readers finish.
-		<-stderrDone
-		<-conn.lines.finished
+		// Wait for the process itself, not for its pipes: a helper it
+		// spawned may hold stdout open after the child is gone, and the
+		// exit must be noticed (and the child reaped) all the same.
 		err := cmd.Wait()
 		conn.exitErr = err
 		// Record the exit before anyone waiting on exited can look.
 		c.recordExit(err, conn.closed.Load(), conn.answered.Load(), startedAt, log)
 		close(conn.exited)
+		// The session ends with its server: stop whatever the child left
+		// running in its group or job, so the pipes they hold reach end of
+		// file after the child's last output has been read.
+		tree.kill()
+		drained := make(chan struct{})
+		go func() {
+			<-stderrDone
+			<-conn.lines.finished
+			close(drained)
+		}()
+		select {
+		case <-drained:
+		case <-time.After(td):
+			// Something outside the group still holds the pipes: stop
+			// reading them.
+			log.Warn("MCP server exited but its stdout or stderr is still open; closing them", "after", td)
+		}
+		p.stdout.Close()
+		p.stderr.Close()
+		tree.release()
 	}()
 	return conn, nil
+}
+
+// childPipes are the three pipes between this process and a child. The
+// child's ends are handed to exec.Cmd as files, so Wait returns when the
+// process exits rather than when every holder of the pipes has closed them.
+type childPipes struct {
+	stdin, stdout, stderr                *os.File // our ends
+	childStdin, childStdout, childStderr *os.File
+}
+
+func openChildPipes() (*childPipes, error) {
+	p := &childPipes{}
+	var err error
+	if p.childStdin, p.stdin, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	if p.stdout, p.childStdout, err = os.Pipe(); err != nil {
+		p.closeChildEnds()
+		p.closeOurEnds()
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	if p.stderr, p.childStderr, err = os.Pipe(); err != nil {
+		p.closeChildEnds()
+		p.closeOurEnds()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	return p, nil
+}
+
+func (p *childPipes) closeChildEnds() {
+	for _, f := range []*os.File{p.childStdin, p.childStdout, p.childStderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (p *childPipes) closeOurEnds() {
+	for _, f := range []*os.File{p.stdin, p.stdout, p.stderr} {
+		if f != nil {
+			f.Close()
+		}
+	}
 }
 
 // recordExit updates the children's bookkeeping when one exits. Only a
@@ -237,7 +316,7 @@ func (c *Command) recordExit(err error, deliberate, answered bool, startedAt tim
 	}
 	if deliberate {
 		c.crashes = 0
-		log.Debug("MCP server stopped", "status", c.lastExit)
+		log.Info("MCP server stopped", "status", c.lastExit)
 		return
 	}
 	log.Warn("MCP server exited on its own", "status", c.lastExit)
@@ -266,7 +345,8 @@ func (c *Command) maxLine() int {
 type childConn struct {
 	id        string
 	cmd       *exec.Cmd
-	stdin     io.WriteCloser
+	tree      *procTree
+	stdin     *os.File
 	lines     *lineReader
 	log       *slog.Logger
 	touch     func()
@@ -283,21 +363,30 @@ type childConn struct {
 
 func (c *childConn) SessionID() string { return "" }
 
-// Pid reports the child's process id (the id of its process group too).
+// Pid reports the child's process id (on Unix the id of its process group too).
 func (c *childConn) Pid() int { return c.cmd.Process.Pid }
 
 func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	for {
 		line, err := c.lines.next(ctx, c.closing, c.log)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				<-c.exited
-				if c.exitErr != nil {
-					return nil, fmt.Errorf("MCP server exited: %v: %w", c.exitErr, io.EOF)
-				}
-				return nil, fmt.Errorf("MCP server exited: %w", io.EOF)
+			if ctx.Err() != nil || errors.Is(err, mcp.ErrConnectionClosed) {
+				return nil, err
 			}
-			return nil, err
+			// End of file, or the pipe was closed after the child exited
+			// while something else still held it: either way the server is
+			// gone or going. Report how it ended.
+			select {
+			case <-c.exited:
+			case <-c.closing:
+				return nil, mcp.ErrConnectionClosed
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if c.exitErr != nil {
+				return nil, fmt.Errorf("MCP server exited: %v: %w", c.exitErr, io.EOF)
+			}
+			return nil, fmt.Errorf("MCP server exited: %w", io.EOF)
 		}
 		msg, err := rpcmsg.Decode(line)
 		if err != nil {
@@ -312,12 +401,17 @@ func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	}
 }
 
+// Write sends one message to the child's stdin. It blocks while the child
+// does not read and the pipe is full; [childConn.Close] or the child's exit
+// makes it return with an error.
 func (c *childConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return fmt.Errorf("encoding message: %w", err)
 	}
 	data = append(data, '\n')
+	// wmu keeps messages whole when writers race; Close never takes it, so a
+	// write blocked on a child that stopped reading cannot hold Close up.
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed.Load() {
@@ -329,38 +423,46 @@ func (c *childConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	default:
 	}
 	if _, err := c.stdin.Write(data); err != nil {
+		if c.closed.Load() {
+			return mcp.ErrConnectionClosed
+		}
 		return fmt.Errorf("writing to MCP server stdin: %w", err)
 	}
 	c.touch()
 	return nil
 }
 
-// Close stops the child: stdin closed, then SIGTERM, then SIGKILL, each step
-// waiting up to the terminate timeout.
+// Close stops the child: it closes stdin (which also ends a write blocked on
+// a child that stopped reading), waits up to the terminate timeout for the
+// child to exit, then asks the process group to stop with SIGTERM and waits
+// again (Unix only), then kills the whole group or job. It returns once the
+// child has exited.
 func (c *childConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.closing)
 		c.lines.close()
-		c.wmu.Lock()
+		// Not under wmu: a blocked Write holds it. Closing the file wakes
+		// that Write with an error.
 		c.stdin.Close()
-		c.wmu.Unlock()
-		pgid := c.cmd.Process.Pid
 		select {
 		case <-c.exited:
 		case <-time.After(c.terminate):
-			c.log.Warn("MCP server did not exit after stdin closed; sending SIGTERM")
-			syscall.Kill(-pgid, syscall.SIGTERM)
-			select {
-			case <-c.exited:
-			case <-time.After(c.terminate):
-				c.log.Warn("MCP server did not exit after SIGTERM; sending SIGKILL")
-				syscall.Kill(-pgid, syscall.SIGKILL)
-				<-c.exited
+			if err := c.tree.interrupt(); err == nil {
+				c.log.Warn("MCP server did not exit after stdin closed; sent " + interruptName)
+				select {
+				case <-c.exited:
+				case <-time.After(c.terminate):
+					c.log.Warn("MCP server did not exit after " + interruptName + "; killing it")
+				}
+			} else {
+				c.log.Warn("MCP server did not exit after stdin closed; killing it")
 			}
 		}
-		// Stop any helper processes the child left behind in its group.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		// Stop the child if it is still there and any helper processes it
+		// left behind in its group or job.
+		c.tree.kill()
+		<-c.exited
 	})
 	return nil
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package tasks
 
 import (
@@ -12,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -70,8 +71,7 @@ func TestConformanceTasksScenarios(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 		cmd := exec.CommandContext(ctx, testenv.Node(t), testenv.ConformanceNextCLI(t), "server", "--url", url, "--scenario", sc, "-o", "results")
 		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		testenv.KillGroupOnCancel(cmd)
 		cmd.WaitDelay = 5 * time.Second
 		out, runErr := cmd.CombinedOutput()
 		cancel()

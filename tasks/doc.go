@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package tasks provides the MCP Tasks extension (io.modelcontextprotocol/tasks,
 // protocol 2026-07-28) in a proxy, for MCP servers that know nothing about
 // tasks.

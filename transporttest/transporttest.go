@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package transporttest is a conformance suite for MCP transports that carry
 // sessions between a client [mcp.Transport] and a server [bridge.Listener].
 // A transport is done when [Run] passes against it.

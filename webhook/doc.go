@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package webhook carries MCP sessions over HTTP webhooks, interoperable
 // with the Python asyncmcp webhook transport.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package asyncbench holds the benchmark of `asyncmcp proxy --backend sqs`
 // in front of `asyncmcp serve --transport sqs -- echo-server`, measured
 // against a bare SQS ping-pong on the same fauxqs emulator in the same run,

@@ -1,7 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -42,5 +48,30 @@ func TestBackendFromEnvironment(t *testing.T) {
 	}
 	if got := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(got, "configured by env") {
 		t.Errorf("echo = %q", got)
+	}
+}
+
+// TestListenAddressFromEnvironment: with no --host or --port, the proxy
+// listens where HOST and PORT say (ASYNCMCP_HOST and ASYNCMCP_PORT first),
+// as a container platform sets them, and a bad PORT is a usage error.
+func TestListenAddressFromEnvironment(t *testing.T) {
+	echo := testenv.EchoServer(t)
+	port := strconv.Itoa(testenv.FreePort(t))
+	base, _ := launchProxy(t, []string{"HOST=127.0.0.1", "PORT=" + port}, "proxy", "--", echo)
+	if want := "http://127.0.0.1:" + port; !strings.HasPrefix(base, want) {
+		t.Errorf("listening on %s, want %s (from HOST and PORT)", base, want)
+	}
+	port2 := strconv.Itoa(testenv.FreePort(t))
+	base, _ = launchProxy(t, []string{"PORT=1", "ASYNCMCP_PORT=" + port2}, "proxy", "--", echo)
+	if want := "http://127.0.0.1:" + port2; !strings.HasPrefix(base, want) {
+		t.Errorf("listening on %s, want %s (ASYNCMCP_PORT before PORT)", base, want)
+	}
+
+	cmd := exec.Command(testenv.BuildAsyncmcp(t), "proxy", "--", echo)
+	cmd.Env = append(os.Environ(), "PORT=http")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), `"http"`) {
+		t.Errorf("PORT=http: %v, output %q; want exit status 2 naming the value", err, out)
 	}
 }

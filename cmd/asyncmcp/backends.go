@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -33,6 +35,10 @@ type queueFlags struct {
 	maxMessageBytes  int
 	maxReceiveCount  int
 	sharedQueue      int
+	requireKey       bool
+	bufferBytes      int
+	maxSessions      int           // server side, from --max-sessions
+	requestTimeout   time.Duration // client side, from --response-timeout
 	listenTimeout    time.Duration
 	// roundTripper serves stateless (2026-07-28) requests on the server
 	// side; nil answers them with -32022.
@@ -51,6 +57,8 @@ func (q *queueFlags) registerServer(fs *flagSet, g string) {
 	fs.durationVar(&q.idleTimeout, []string{"--idle-timeout"}, g, "any transport: end a session idle this long and stop its child (default 1h; hybrid 30m; negative: never)")
 	fs.intVar(&q.maxReceiveCount, []string{"--max-receive-count"}, "N", g, "receives of an unanswered request before it is answered with an error and deleted (default 5)")
 	fs.intVar(&q.sharedQueue, []string{"--shared-queue"}, "N", g, "several server processes read this queue: release a message of an unknown session N times before refusing it")
+	fs.intVar(&q.bufferBytes, []string{"--session-buffer-bytes"}, "N", g, "bytes of received messages a session may hold unread (default 16 MiB)")
+	fs.boolVar(&q.requireKey, "--require-session-key", "", g, "refuse clients that send no SessionKey (Python asyncmcp clients), so every session is bound to its creator's secret")
 	fs.durationVar(&q.listenTimeout, []string{"--listen-timeout"}, g, "sqs, sns-sqs, webhook: end a 2026-07-28 subscriptions/listen with its graceful result after this long (default 1h; negative: never)")
 	q.registerCommon(fs, g)
 }
@@ -105,18 +113,21 @@ func (q *queueFlags) listener(ctx context.Context, kind string, log *slog.Logger
 	switch kind {
 	case "sqs":
 		return sqs.Listen(sqs.ServerConfig{
-			Client:            awssqs.NewFromConfig(cfg),
-			QueueURL:          q.queueURL,
-			WaitTime:          q.waitTime,
-			VisibilityTimeout: q.visibility,
-			Pollers:           q.pollers,
-			IdleTimeout:       q.idleTimeout,
-			MaxMessageBytes:   q.maxMessageBytes,
-			MaxReceiveCount:   q.maxReceiveCount,
-			SharedQueue:       q.sharedQueue,
-			RoundTripper:      q.roundTripper,
-			ListenTimeout:     q.listenTimeout,
-			Logger:            log,
+			Client:             awssqs.NewFromConfig(cfg),
+			QueueURL:           q.queueURL,
+			WaitTime:           q.waitTime,
+			VisibilityTimeout:  q.visibility,
+			Pollers:            q.pollers,
+			IdleTimeout:        q.idleTimeout,
+			MaxMessageBytes:    q.maxMessageBytes,
+			MaxReceiveCount:    q.maxReceiveCount,
+			SharedQueue:        q.sharedQueue,
+			RequireSessionKey:  q.requireKey,
+			MaxSessions:        q.maxSessions,
+			SessionBufferBytes: q.bufferBytes,
+			RoundTripper:       q.roundTripper,
+			ListenTimeout:      q.listenTimeout,
+			Logger:             log,
 		})
 	}
 	return snsSQSListener(cfg, q, log)
@@ -146,6 +157,7 @@ func (q *queueFlags) dialer(ctx context.Context, kind string, log *slog.Logger) 
 			VisibilityTimeout: q.visibility,
 			Pollers:           q.pollers,
 			MaxMessageBytes:   q.maxMessageBytes,
+			RequestTimeout:    q.requestTimeout,
 			Logger:            log,
 		})
 		if err != nil {
@@ -174,6 +186,7 @@ type webhookClientFlags struct {
 	listen          string
 	webhookURL      string
 	secret          string
+	allowUnsigned   bool
 	responseTimeout time.Duration
 }
 
@@ -182,7 +195,8 @@ func (w *webhookClientFlags) register(fs *flagSet, g string) {
 	fs.stringVar(&w.listen, []string{"--webhook-listen"}, "ADDR", g, "webhook, hybrid: address to receive deliveries on (default 127.0.0.1:0)")
 	fs.stringVar(&w.webhookURL, []string{"--webhook-url"}, "URL", g, "webhook, hybrid: URL the server delivers to (default: derived from --webhook-listen)")
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "webhook, hybrid: shared secret to verify deliveries (default: the per-session secret the server sends)")
-	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "webhook: fail a request with no response after this long (default: no limit)")
+	fs.boolVar(&w.allowUnsigned, "--allow-unsigned-webhooks", "", g, "webhook: INSECURE, accept unsigned deliveries (Python asyncmcp servers do not sign); anyone who can reach --webhook-listen can then forge answers")
+	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "fail a request with a JSON-RPC error when no answer (sqs, sns-sqs: nor progress) came for this long (sqs, sns-sqs default 5m; webhook default: no limit; negative: no limit)")
 }
 
 // webhookDialer builds the client side of the webhook transport.
@@ -190,10 +204,14 @@ func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, fun
 	if err := w.needServerURL("--backend webhook needs --server-url URL"); err != nil {
 		return nil, nil, err
 	}
+	if w.allowUnsigned {
+		log.Warn("accepting unsigned webhook deliveries (--allow-unsigned-webhooks): anyone who can reach the webhook listener can forge answers; use only with servers that cannot sign, on a trusted network")
+	}
 	c := webhook.NewClient(&webhook.ClientOptions{
 		ServerURL:       w.serverURL,
 		WebhookURL:      w.webhookURL,
 		Secret:          w.secret,
+		AllowUnsigned:   w.allowUnsigned,
 		ResponseTimeout: w.responseTimeout,
 		Logger:          log,
 	})
@@ -261,6 +279,7 @@ func (b *backendOptions) fromEnv() {
 func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (d bridge.Dialer, close func(), status httpfront.StatusFunc, err error) {
 	switch kind := strings.ReplaceAll(strings.ToLower(b.kind), "_", "-"); kind {
 	case "sqs", "sns-sqs":
+		b.queue.requestTimeout = b.hook.responseTimeout
 		return b.queue.dialer(ctx, kind, log)
 	case "webhook":
 		d, close, err = b.hook.webhookDialer(log)
@@ -274,19 +293,22 @@ func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (d bridge
 
 func snsSQSListener(cfg aws.Config, q *queueFlags, log *slog.Logger) (bridge.Listener, error) {
 	return snssqs.Listen(snssqs.ServerConfig{
-		SQS:               awssqs.NewFromConfig(cfg),
-		SNS:               sns.NewFromConfig(cfg),
-		QueueURL:          q.queueURL,
-		WaitTime:          q.waitTime,
-		VisibilityTimeout: q.visibility,
-		Pollers:           q.pollers,
-		IdleTimeout:       q.idleTimeout,
-		MaxMessageBytes:   q.maxMessageBytes,
-		MaxReceiveCount:   q.maxReceiveCount,
-		SharedQueue:       q.sharedQueue,
-		RoundTripper:      q.roundTripper,
-		ListenTimeout:     q.listenTimeout,
-		Logger:            log,
+		SQS:                awssqs.NewFromConfig(cfg),
+		SNS:                sns.NewFromConfig(cfg),
+		QueueURL:           q.queueURL,
+		WaitTime:           q.waitTime,
+		VisibilityTimeout:  q.visibility,
+		Pollers:            q.pollers,
+		IdleTimeout:        q.idleTimeout,
+		MaxMessageBytes:    q.maxMessageBytes,
+		MaxReceiveCount:    q.maxReceiveCount,
+		SharedQueue:        q.sharedQueue,
+		RequireSessionKey:  q.requireKey,
+		MaxSessions:        q.maxSessions,
+		SessionBufferBytes: q.bufferBytes,
+		RoundTripper:       q.roundTripper,
+		ListenTimeout:      q.listenTimeout,
+		Logger:             log,
 	})
 }
 
@@ -309,6 +331,7 @@ func snsSQSDialer(ctx context.Context, cfg aws.Config, q *queueFlags, log *slog.
 		VisibilityTimeout: q.visibility,
 		Pollers:           q.pollers,
 		MaxMessageBytes:   q.maxMessageBytes,
+		RequestTimeout:    q.requestTimeout,
 		Logger:            log,
 	})
 	if err != nil {

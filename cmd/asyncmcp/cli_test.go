@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -10,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -150,7 +151,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	var childPID int
 	fmt.Sscan(res.Content[0].(*mcp.TextContent).Text, &childPID)
-	p.Cmd.Process.Signal(syscall.SIGTERM)
+	testenv.Terminate(p.Cmd.Process)
 	select {
 	case <-p.Exited():
 	case <-time.After(20 * time.Second):
@@ -159,7 +160,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := p.Err(); err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if err := syscall.Kill(childPID, 0); err == nil {
+	if testenv.ProcessAlive(childPID) {
 		t.Errorf("child %d still running after the proxy exited", childPID)
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main_test
 
 import (
@@ -13,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -152,8 +153,7 @@ func e2eRunNode(t *testing.T, node, nodeDir string, args ...string) (stdout []by
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "ASYNCMCP_NODE_DIR="+nodeDir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	testenv.KillGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main_test
 
 import (
@@ -9,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,8 +61,7 @@ func runConformanceNext(t *testing.T, url string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testenv.Node(t), testenv.ConformanceNextCLI(t), "server", "--url", url, "--requirements", "2026-07-28", "-o", filepath.Join(dir, "results"))
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	testenv.KillGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	start := time.Now()
 	outb, runErr := cmd.CombinedOutput()
@@ -228,7 +228,7 @@ func TestModernServeKilledMidCall(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := syscall.Kill(-serves[victim].Cmd.Process.Pid, syscall.SIGKILL); err != nil {
+	if err := testenv.KillGroup(serves[victim].Cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	<-serves[victim].Exited()

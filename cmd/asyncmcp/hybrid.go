@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -47,7 +49,10 @@ func (w *webhookServerFlags) webhookToolList() []string {
 // results of --webhook-tools by webhook, until ctx is done.
 func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back *backDialer, stdout io.Writer, log *slog.Logger) error {
 	if o.hook.listen == "" {
-		return usagef("--transport hybrid needs --listen ADDR")
+		o.hook.listen = listenFromEnv()
+	}
+	if o.hook.listen == "" {
+		return usagef("--transport hybrid needs --listen ADDR (or PORT and HOST in the environment)")
 	}
 	tools := o.hook.webhookToolList()
 	if len(tools) == 0 {

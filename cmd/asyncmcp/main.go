@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command asyncmcp bridges Model Context Protocol transports: it exposes a
 // stdio MCP server over Streamable HTTP and SSE, connects stdio-only clients
 // to remote servers, and carries MCP over queues, topics and webhooks.
@@ -11,23 +13,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
 
 const topUsage = `asyncmcp bridges Model Context Protocol (MCP) transports.
 
@@ -101,13 +89,15 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 // logOptions are the logging flags shared by every command.
 type logOptions struct {
-	level string
-	debug bool
+	level  string
+	format string
+	debug  bool
 }
 
 func (o *logOptions) register(fs *flagSet, group string) {
 	fs.stringVar(&o.level, []string{"--log-level"}, "LEVEL", group, "log level: debug, info, warn, error (default info)")
 	fs.boolVar(&o.debug, "--debug", "--no-debug", group, "log at debug level (overrides --log-level)")
+	fs.stringVar(&o.format, []string{"--log-format"}, "FORMAT", group, "log format: text (logfmt style) or json, one object per line (default text)")
 }
 
 // logger builds the process logger; it writes to stderr, since stdout may
@@ -128,5 +118,13 @@ func (o *logOptions) logger(stderr io.Writer) (*slog.Logger, error) {
 	if o.debug {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), nil
+	hopts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(o.format) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(stderr, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, hopts)), nil
+	default:
+		return nil, usagef("--log-format: want text or json, got %q", o.format)
+	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -13,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,8 +95,8 @@ type proxyOptions struct {
 func (o *proxyOptions) flags() *flagSet {
 	fs := &flagSet{}
 	g := proxyGroups[0]
-	fs.stringVar(&o.host, []string{"--host", "--sse-host"}, "HOST", g, "address to listen on (default 127.0.0.1)")
-	fs.stringVar(&o.port, []string{"--port", "--sse-port"}, "PORT", g, "port to listen on; 0 picks a free port (default 0)")
+	fs.stringVar(&o.host, []string{"--host", "--sse-host"}, "HOST", g, "address to listen on (or set ASYNCMCP_HOST or HOST; default 127.0.0.1)")
+	fs.stringVar(&o.port, []string{"--port", "--sse-port"}, "PORT", g, "port to listen on; 0 picks a free port (or set ASYNCMCP_PORT or PORT; default 0)")
 	fs.listVar(&o.allowOrigins, []string{"--allow-origin"}, "ORIGIN", g, "allow browser requests from ORIGIN (repeatable; \"*\" for any); CORS is off by default")
 	fs.listVar(&o.exposeHeaders, []string{"--expose-header"}, "HEADER", g, "response header browsers may read (repeatable; default Mcp-Session-Id)")
 	fs.listVar(&o.allowedHosts, []string{"--allowed-host"}, "HOST", g, "Host header accepted (repeatable): besides loopback names on a loopback listener, the only ones on any other")
@@ -145,10 +146,17 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if err != nil {
 		return err
 	}
-	if o.port != "" {
-		if n, err := strconv.Atoi(o.port); err != nil || n < 0 || n > 65535 {
-			return usagef("--port: want a number from 0 to 65535, got %q", o.port)
+	if o.host == "" {
+		o.host = envHost()
+	}
+	portFrom := "--port"
+	if o.port == "" {
+		if o.port = envPort(); o.port != "" {
+			portFrom = "the environment (ASYNCMCP_PORT or PORT)"
 		}
+	}
+	if o.port != "" && !validPort(o.port) {
+		return usagef("%s: want a port number from 0 to 65535, got %q", portFrom, o.port)
 	}
 	if o.authToken == "" {
 		o.authToken = os.Getenv("ASYNCMCP_AUTH_TOKEN")
@@ -210,7 +218,7 @@ func runProxy(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		if err != nil {
 			return err
 		}
-		backs[""] = o.childBack("", path, rest[1:], o.envList(), o.cwd, log.With("server", "default"))
+		backs[""] = o.childBack("", path, rest[1:], o.envList(), o.cwd, log.With("server", ""))
 	}
 	named, err := o.namedBacks(log)
 	if err != nil {

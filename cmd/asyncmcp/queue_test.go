@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -9,7 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -172,7 +173,7 @@ func TestKillAndRestartCLI(t *testing.T) {
 	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 	send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":2}}}`)
 	time.Sleep(700 * time.Millisecond) // the call is running in the first server's child
-	syscall.Kill(-first.Cmd.Process.Pid, syscall.SIGKILL)
+	testenv.KillGroup(first.Cmd.Process.Pid)
 	<-first.Exited()
 	t.Log("serve killed mid-call; starting a new one")
 	launchServe(t, env, serveArgs...)

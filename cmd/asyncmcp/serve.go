@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main
 
 import (
@@ -125,12 +127,12 @@ type httpGuardFlags struct {
 }
 
 func (w *webhookServerFlags) register(fs *flagSet, g string) {
-	fs.stringVar(&w.listen, []string{"--listen"}, "ADDR", g, "address to serve on, e.g. 127.0.0.1:8000")
+	fs.stringVar(&w.listen, []string{"--listen"}, "ADDR", g, "address to serve on, e.g. 127.0.0.1:8000 (default from PORT and HOST in the environment)")
 	fs.stringVar(&w.path, []string{"--path"}, "PATH", g, "path of the endpoint (default /mcp/request for webhook, /mcp for hybrid)")
 	fs.stringVar(&w.secret, []string{"--webhook-secret"}, "SECRET", g, "sign deliveries with this shared secret (default: a fresh secret per session, sent to the client at initialize)")
 	fs.listVar(&w.allowHosts, []string{"--allow-webhook-host"}, "HOST", g, "deliver only to webhook URLs on HOST (repeatable; host, host:port, *.example.com or *)")
 	fs.boolVar(&w.allowLoopback, "--allow-loopback-webhooks", "", g, "also deliver to localhost and loopback addresses (development)")
-	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "most concurrent sessions, else 503 (default 1000)")
+	fs.intVar(&w.maxSessions, []string{"--max-sessions"}, "N", g, "any transport: most concurrent sessions, else 503 (queues: error -32014) (default 1000)")
 	fs.intVar(&w.retries, []string{"--webhook-retries"}, "N", g, "retries of a failed delivery, with exponential backoff (default 4)")
 	fs.stringVar(&w.webhookTools, []string{"--webhook-tools"}, "a,b", g, "hybrid: tools whose results are delivered by webhook")
 	fs.boolVar(&w.guard.allowPrivate, "--allow-private-webhooks", "", g, "also deliver to private and link-local addresses (10/8, 192.168/16, 169.254/16, ...); they are refused after name resolution otherwise")
@@ -206,6 +208,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	defer child.Close()
 	switch strings.ToLower(o.transport) {
 	case "sqs", "sns-sqs", "sns_sqs", "snssqs":
+		o.queue.maxSessions = o.hook.maxSessions
 		// Stateless (2026-07-28) requests are served by the child command
 		// when it can serve them (a pool of shared modern children), by
 		// whichever serve process reads them.
@@ -225,7 +228,10 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		return bridge.Serve(ctx, l, cmd, &bridge.Options{Logger: log})
 	case "webhook":
 		if o.hook.listen == "" {
-			return usagef("--transport webhook needs --listen ADDR")
+			o.hook.listen = listenFromEnv()
+		}
+		if o.hook.listen == "" {
+			return usagef("--transport webhook needs --listen ADDR (or PORT and HOST in the environment)")
 		}
 		opts := o.hook.options(log)
 		opts.IdleTimeout = o.queue.idleTimeout

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command echo-server is a small, fast MCP server on stdio, for trying
 // asyncmcp out and for tests and benchmarks.
 //

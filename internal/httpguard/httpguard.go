@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package httpguard holds the checks every MCP HTTP endpoint of the project
 // applies before it looks at a request: the Host header (DNS-rebinding
 // protection), the Origin header, and a bearer token. The Streamable HTTP

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package httplimit holds the time and size limits every HTTP listener of
 // the project applies, so that a slow or idle client cannot hold a
 // connection, a goroutine or a buffer forever.

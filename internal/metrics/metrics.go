@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package metrics holds the process's Prometheus metrics and the small
 // health records that /status reads. It owns one registry, [Registry], with
 // every asyncmcp_ metric plus the Go runtime and process collectors; the

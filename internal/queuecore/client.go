@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package queuecore
 
 import (
@@ -52,15 +54,27 @@ type ClientConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
-	// RequestTimeout fails a stateless request (RoundTrip) when neither its
-	// answer nor a notification for it arrived for this long (listens
-	// excepted). Zero or negative means no bound.
+	// SessionBufferBytes bounds the bytes a session may hold unread; beyond
+	// it messages are left on the queue for redelivery. Zero means
+	// DefaultSessionBufferBytes (16 MiB).
+	SessionBufferBytes int
+	// RequestTimeout fails a request with a JSON-RPC error (and cancels it
+	// at the server) when neither its answer nor a notification about it
+	// arrived for this long: the server is gone, or (Python asyncmcp)
+	// silently drops messages of sessions it does not know. The error is
+	// wire.CodeRequestTimeout. For session requests progress notifications
+	// for the request restart the wait; for stateless requests (RoundTrip)
+	// any notification for it does, and subscriptions/listen is exempt.
+	// Zero means DefaultRequestTimeout; negative means no limit.
 	RequestTimeout time.Duration
 	// MaxInFlight bounds the stateless requests awaiting an answer. Zero
 	// means 10000.
 	MaxInFlight int
 	Logger      *slog.Logger
 }
+
+// DefaultRequestTimeout is the default ClientConfig.RequestTimeout.
+const DefaultRequestTimeout = 5 * time.Minute
 
 // maxReinits bounds how often one session initializes again after the
 // server lost it.
@@ -73,9 +87,15 @@ type Client struct {
 	log     *slog.Logger
 	reader  *queueReader
 	cleanup func(context.Context) error // removes what NewClient created
+	// owned: NewClient created the response queue, so nobody else reads
+	// it and a message for a session this client does not know is deleted
+	// at once (with SNS it is this queue's copy of a message published to
+	// a shared topic).
+	owned bool
 
 	mu       sync.Mutex
 	sessions map[string]*ClientConn
+	others   map[string]bool // other clients seen on the response queue
 	closed   bool
 	wg       sync.WaitGroup // background sends
 	modern   *modernClient
@@ -116,6 +136,12 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if cfg.SessionBuffer <= 0 {
 		cfg.SessionBuffer = 1024
 	}
+	if cfg.SessionBufferBytes <= 0 {
+		cfg.SessionBufferBytes = DefaultSessionBufferBytes
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = defaultMaxInFlight
 	}
@@ -123,9 +149,12 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, sessions: map[string]*ClientConn{},
+	c := &Client{cfg: cfg, log: log.With("client", cfg.ClientID), cleanup: cleanup, owned: cleanup != nil, sessions: map[string]*ClientConn{},
 		modern: &modernClient{inflight: map[string]*modernPending{}}}
 	c.reader = newQueueReader(cfg.SQS, cfg.ResponseQueueURL, cfg.Polling, c.log, c.handle)
+	c.reader.wake = func(ctx context.Context) error {
+		return SQSSender{Client: cfg.SQS}.Send(ctx, cfg.ResponseQueueURL, wire.EncodeWake(cfg.ClientID))
+	}
 	c.reader.start()
 	return c, nil
 }
@@ -181,8 +210,10 @@ func (c *Client) Connect(ctx context.Context) (*ClientConn, error) {
 	s := &ClientConn{
 		c:        c,
 		id:       wire.NewID(),
-		inbox:    newMailbox(c.cfg.SessionBuffer),
+		key:      wire.NewID(),
+		inbox:    newMailbox(c.cfg.SessionBuffer, c.cfg.SessionBufferBytes),
 		inflight: map[string]*pending{},
+		progress: map[string]string{},
 	}
 	s.log = c.log.With("session", s.id)
 	c.sessions[s.id] = s
@@ -228,8 +259,18 @@ func (c *Client) handle(r received) {
 	s := c.sessions[d.SessionID]
 	c.mu.Unlock()
 	log := c.log.With("message_id", r.messageID, "session", d.SessionID)
+	if d.Type == wire.TypeWake {
+		c.reader.delete(r.receipt) // another reader of this queue stopped
+		return
+	}
+	if s == nil && !c.owned && d.ClientID != "" && d.ClientID != c.cfg.ClientID {
+		c.sharedWith(d.ClientID)
+	}
 	if s == nil {
 		switch {
+		case c.owned:
+			log.Debug("message for a session this client does not have deleted from its own queue", "owner", d.ClientID)
+			c.reader.delete(r.receipt)
 		case d.ClientID == c.cfg.ClientID:
 			log.Debug("message for a closed session of this client deleted")
 			c.reader.delete(r.receipt)
@@ -237,10 +278,13 @@ func (c *Client) handle(r received) {
 			log.Debug("message for a session of another client made visible again", "owner", d.ClientID, "receive_count", r.receiveCount)
 			c.reader.release(r.receipt)
 		default:
-			log.Warn("message for an unknown session received too often; deleted", "owner", d.ClientID, "receive_count", r.receiveCount)
+			log.Error("message for a session this process does not have deleted after being handed back too often: if another process reads this response queue, that message is lost to it; give each process its own queue", "owner", d.ClientID, "receive_count", r.receiveCount, "queue", c.cfg.ResponseQueueURL)
 			c.reader.delete(r.receipt)
 		}
 		return
+	}
+	if d.ClientID != "" {
+		s.sawGoServer()
 	}
 	if d.Type == wire.TypeSessionEnd {
 		c.reader.delete(r.receipt)
@@ -253,7 +297,7 @@ func (c *Client) handle(r received) {
 		log.Warn("malformed message from server dropped", "code", d.Err.Code, "reason", d.Err.Message)
 		return
 	}
-	if s.receive(d.Msg) {
+	if s.receive(d.Msg, len(d.Body)) {
 		c.reader.delete(r.receipt)
 		return
 	}
@@ -264,10 +308,27 @@ func (c *Client) handle(r received) {
 	}
 }
 
+// sharedWith reports, once per client, that another client's messages
+// arrive on this client's response queue.
+func (c *Client) sharedWith(other string) {
+	c.mu.Lock()
+	if c.others == nil {
+		c.others = map[string]bool{}
+	}
+	seen := c.others[other] || len(c.others) >= 64
+	c.others[other] = true
+	c.mu.Unlock()
+	if !seen {
+		c.log.Warn("response queue shared with another client: its messages are handed back to it a bounded number of times (MaxReceiveCount), after which they are lost; give each process its own response queue", "queue", c.cfg.ResponseQueueURL, "other_client", other)
+	}
+}
+
 // A pending is a client request awaiting its answer.
 type pending struct {
-	req *jsonrpc.Request
-	gen int // the session generation it was last sent in
+	req   *jsonrpc.Request
+	gen   int         // the session generation it was last sent in
+	token string      // JSON text of its progress token, or ""
+	timer *time.Timer // fails it after RequestTimeout; nil for no limit
 }
 
 // A ClientConn is one client session: Write sends to the server's request
@@ -275,6 +336,7 @@ type pending struct {
 type ClientConn struct {
 	c     *Client
 	id    string
+	key   string // the SessionKey, sent on every message to the server
 	inbox *mailbox
 	log   *slog.Logger
 
@@ -282,11 +344,16 @@ type ClientConn struct {
 	initReq     *jsonrpc.Request // the initialize sent, for re-initializing
 	initialized *jsonrpc.Request // the notifications/initialized sent
 	inflight    map[string]*pending
-	gen         int               // incremented by each completed re-initialize
-	reinitID    string            // id key of the re-initialize in flight, or ""
-	held        []jsonrpc.Message // messages held until it completes
-	reinits     int
-	ended       bool
+	progress    map[string]string // progress token → id key of its request
+	// server: 0 until a message from the server arrived, then 1 if it
+	// carried ClientId (a Go server, which understands session-end) and
+	// 2 if not (Python asyncmcp, which logs validation errors for it).
+	server   int
+	gen      int               // incremented by each completed re-initialize
+	reinitID string            // id key of the re-initialize in flight, or ""
+	held     []jsonrpc.Message // messages held until it completes
+	reinits  int
+	ended    bool
 }
 
 // SessionID returns the session id chosen by this client.
@@ -298,8 +365,10 @@ func (s *ClientConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 }
 
 // Write sends msg to the server. initialize gets the reply-to added to
-// params._meta. Messages too large for the destination fail with an error
-// naming the limit, without ending the session.
+// params._meta, and at the top level of params under the key Python
+// asyncmcp 0.2.1 reads (response_queue_url or client_topic_arn). Messages
+// too large for the destination fail with an error naming the limit,
+// without ending the session.
 func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	s.mu.Lock()
 	if s.ended {
@@ -310,6 +379,10 @@ func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		switch req.Method {
 		case "initialize":
 			params, err := wire.SetMeta(req.Params, s.c.cfg.MetaKey, s.c.cfg.ReplyTo)
+			if legacy := wire.LegacyParam(s.c.cfg.MetaKey); err == nil && legacy != "" {
+				// Python asyncmcp 0.2.1 reads only the top-level form.
+				params, err = wire.SetParam(params, legacy, s.c.cfg.ReplyTo)
+			}
 			if err != nil {
 				s.mu.Unlock()
 				return rejected(err)
@@ -332,7 +405,7 @@ func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 			}
 		}
 		if req.IsCall() {
-			s.inflight[idKey(req.ID)] = &pending{req: req, gen: s.gen}
+			s.track(req)
 		}
 	}
 	if s.reinitID != "" {
@@ -344,7 +417,7 @@ func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if err := s.send(ctx, msg); err != nil {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 			s.mu.Lock()
-			delete(s.inflight, idKey(req.ID))
+			s.untrack(idKey(req.ID))
 			s.mu.Unlock()
 		}
 		return rejected(err)
@@ -352,9 +425,92 @@ func (s *ClientConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	return nil
 }
 
+// track records a request in flight and starts its timeout; s.mu is held.
+func (s *ClientConn) track(req *jsonrpc.Request) {
+	key := idKey(req.ID)
+	s.untrack(key) // a reused id replaces the old request
+	p := &pending{req: req, gen: s.gen, token: progressToken(req.Params)}
+	if p.token != "" {
+		s.progress[p.token] = key
+	}
+	if d := s.c.cfg.RequestTimeout; d > 0 {
+		p.timer = time.AfterFunc(d, func() { s.expire(key, p) })
+	}
+	s.inflight[key] = p
+}
+
+// untrack forgets a request in flight; s.mu is held.
+func (s *ClientConn) untrack(key string) {
+	p, ok := s.inflight[key]
+	if !ok {
+		return
+	}
+	delete(s.inflight, key)
+	if p.token != "" && s.progress[p.token] == key {
+		delete(s.progress, p.token)
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+}
+
+// expire fails a request that got neither an answer nor progress within
+// RequestTimeout, and tells the server to stop working on it.
+func (s *ClientConn) expire(key string, p *pending) {
+	s.mu.Lock()
+	if s.inflight[key] != p || s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.untrack(key)
+	for i, m := range s.held {
+		if m == p.req {
+			s.held = append(s.held[:i:i], s.held[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	d := s.c.cfg.RequestTimeout
+	s.log.Warn("request timed out: no answer and no progress", "id", p.req.ID.Raw(), "method", p.req.Method, "timeout", d)
+	s.inbox.put(wire.ErrorResponse(p.req.ID, wire.CodeRequestTimeout,
+		fmt.Sprintf("no answer from the server within %s (and no progress); request cancelled", d)), 0)
+	params, _ := json.Marshal(map[string]any{"requestId": p.req.ID.Raw(), "reason": "timed out after " + d.String()})
+	s.sendLater(&jsonrpc.Request{Method: "notifications/cancelled", Params: params})
+}
+
+// sawGoServer records what kind of server answered the session.
+func (s *ClientConn) sawGoServer() {
+	s.mu.Lock()
+	s.server = 1
+	s.mu.Unlock()
+}
+
+// progressToken returns the JSON text of params._meta.progressToken, or "".
+func progressToken(params json.RawMessage) string {
+	var p struct {
+		Meta struct {
+			Token json.RawMessage `json:"progressToken"`
+		} `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.Meta.Token) == 0 || string(p.Meta.Token) == "null" {
+		return ""
+	}
+	return tokenKey(p.Meta.Token)
+}
+
+// tokenKey normalizes a progress token's JSON text.
+func tokenKey(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 func (s *ClientConn) send(ctx context.Context, msg jsonrpc.Message) error {
 	cfg := &s.c.cfg
-	env, err := wire.Encode(msg, wire.Header{SessionID: s.id, ClientID: cfg.ClientID, ReplyTo: cfg.ReplyTo})
+	env, err := wire.Encode(msg, wire.Header{SessionID: s.id, ClientID: cfg.ClientID, ReplyTo: cfg.ReplyTo, SessionKey: s.key})
 	if err != nil {
 		return err
 	}
@@ -374,22 +530,28 @@ func (s *ClientConn) sendLater(msgs ...jsonrpc.Message) {
 			if err := s.send(ctx, m); err != nil {
 				s.log.Error("re-sending message after re-initialize", "err", err)
 				if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
-					s.receive(wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and could not be re-established: "+err.Error()))
+					s.receive(wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and could not be re-established: "+err.Error()), 0)
 				}
 			}
 		}
 	})
 }
 
-// receive handles one message from the server; it reports false if the
-// inbox is full. Called by the poller: it must not block.
-func (s *ClientConn) receive(msg jsonrpc.Message) bool {
+// receive handles one message from the server, of size bytes; it reports
+// false if the inbox is full. Called by the poller: it must not block.
+func (s *ClientConn) receive(msg jsonrpc.Message, size int) bool {
 	resp, ok := msg.(*jsonrpc.Response)
 	if !ok {
-		return s.inbox.put(msg)
+		if req, isReq := msg.(*jsonrpc.Request); isReq && req.Method == "notifications/progress" {
+			s.progressed(req)
+		}
+		return s.inbox.put(msg, size)
 	}
 	key := idKey(resp.ID)
 	s.mu.Lock()
+	if s.server == 0 {
+		s.server = 2 // no ClientId seen before the first answer: not a Go server
+	}
 	if s.reinitID != "" && key == s.reinitID {
 		s.reinitDone(resp) // unlocks
 		return true
@@ -425,9 +587,27 @@ func (s *ClientConn) receive(msg jsonrpc.Message) bool {
 			return true
 		}
 	}
-	delete(s.inflight, key)
+	s.untrack(key)
 	s.mu.Unlock()
-	return s.inbox.put(resp)
+	return s.inbox.put(resp, size)
+}
+
+// progressed restarts the timeout of the request a progress notification
+// is about.
+func (s *ClientConn) progressed(n *jsonrpc.Request) {
+	var p struct {
+		Token json.RawMessage `json:"progressToken"`
+	}
+	if json.Unmarshal(n.Params, &p) != nil || len(p.Token) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key, ok := s.progress[tokenKey(p.Token)]; ok {
+		if pd := s.inflight[key]; pd != nil && pd.timer != nil {
+			pd.timer.Reset(s.c.cfg.RequestTimeout)
+		}
+	}
 }
 
 // reinitDone completes a re-initialize; s.mu is held and released here.
@@ -439,14 +619,14 @@ func (s *ClientConn) reinitDone(resp *jsonrpc.Response) {
 		var failed []*jsonrpc.Response
 		for _, m := range held {
 			if req, ok := m.(*jsonrpc.Request); ok && req.IsCall() {
-				delete(s.inflight, idKey(req.ID))
+				s.untrack(idKey(req.ID))
 				failed = append(failed, wire.ErrorResponse(req.ID, wire.CodeSessionNotFound, "session lost and re-initialize failed: "+resp.Error.Error()))
 			}
 		}
 		s.mu.Unlock()
 		s.log.Error("re-initialize failed", "err", resp.Error)
 		for _, f := range failed {
-			s.inbox.put(f)
+			s.inbox.put(f, 0)
 		}
 		return
 	}
@@ -481,7 +661,12 @@ func (s *ClientConn) end(tellServer bool) {
 		return
 	}
 	s.ended = true
-	started := s.initReq != nil
+	// Python asyncmcp servers do not know session-end and log validation
+	// errors for it; tell only Go servers, or any server while unknown.
+	started := s.initReq != nil && s.server != 2
+	for key := range s.inflight {
+		s.untrack(key)
+	}
 	s.mu.Unlock()
 	c := s.c
 	c.mu.Lock()
@@ -491,7 +676,7 @@ func (s *ClientConn) end(tellServer bool) {
 	if tellServer && started {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		env := wire.EncodeSessionEnd(wire.Header{SessionID: s.id, ClientID: c.cfg.ClientID, ReplyTo: c.cfg.ReplyTo}, "client closed the session")
+		env := wire.EncodeSessionEnd(wire.Header{SessionID: s.id, ClientID: c.cfg.ClientID, ReplyTo: c.cfg.ReplyTo, SessionKey: s.key}, "client closed the session")
 		if err := c.cfg.Sender.Send(ctx, c.cfg.RequestDest, env); err != nil {
 			s.log.Warn("sending end of session", "err", err)
 		}

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package queuecore
 
 import (
@@ -8,30 +10,49 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
+// DefaultSessionBufferBytes is the default byte budget of a session's inbox.
+const DefaultSessionBufferBytes = 16 << 20
+
+// minEntryBytes is what an inbox entry counts at least (locally made
+// messages have no wire size).
+const minEntryBytes = 64
+
 // A mailbox is the bounded, non-blocking inbox of one session. The poller
 // puts messages in without ever waiting, so a session that does not read
-// cannot stall the others; Read takes them out in order.
+// cannot stall the others; Read takes them out in order. It holds at most
+// limit messages and maxBytes bytes of their encodings, but always admits a
+// message when empty, so one message larger than the budget still passes.
 type mailbox struct {
-	mu     sync.Mutex
-	msgs   []jsonrpc.Message
-	limit  int
-	kick   chan struct{} // capacity 1: "msgs may be non-empty or closed"
-	closed bool
-	err    error
+	mu       sync.Mutex
+	msgs     []entry
+	limit    int
+	bytes    int
+	maxBytes int
+	kick     chan struct{} // capacity 1: "msgs may be non-empty or closed"
+	closed   bool
+	err      error
 }
 
-func newMailbox(limit int) *mailbox {
-	return &mailbox{limit: limit, kick: make(chan struct{}, 1)}
+type entry struct {
+	m    jsonrpc.Message
+	size int
 }
 
-// put appends m; it reports false if the mailbox is full or closed.
-func (b *mailbox) put(m jsonrpc.Message) bool {
+func newMailbox(limit, maxBytes int) *mailbox {
+	return &mailbox{limit: limit, maxBytes: maxBytes, kick: make(chan struct{}, 1)}
+}
+
+// put appends m, whose encoding is size bytes; it reports false if the
+// mailbox is full or closed.
+func (b *mailbox) put(m jsonrpc.Message, size int) bool {
+	size = max(size, minEntryBytes)
 	b.mu.Lock()
-	if b.closed || len(b.msgs) >= b.limit {
+	if b.closed || len(b.msgs) >= b.limit || (len(b.msgs) > 0 && b.bytes+size > b.maxBytes) {
 		b.mu.Unlock()
 		return false
 	}
-	b.msgs = append(b.msgs, m)
+	b.msgs = append(b.msgs, entry{m, size})
+	b.bytes += size
 	b.mu.Unlock()
 	b.signal()
 	return true
@@ -62,6 +83,7 @@ func (b *mailbox) close(err error) {
 func (b *mailbox) closeNow(err error) {
 	b.mu.Lock()
 	b.msgs = nil
+	b.bytes = 0
 	b.mu.Unlock()
 	b.close(err)
 }
@@ -70,15 +92,16 @@ func (b *mailbox) read(ctx context.Context) (jsonrpc.Message, error) {
 	for {
 		b.mu.Lock()
 		if len(b.msgs) > 0 {
-			m := b.msgs[0]
-			b.msgs[0] = nil
+			e := b.msgs[0]
+			b.msgs[0] = entry{}
 			b.msgs = b.msgs[1:]
+			b.bytes -= e.size
 			more := len(b.msgs) > 0 || b.closed
 			b.mu.Unlock()
 			if more {
 				b.signal()
 			}
-			return m, nil
+			return e.m, nil
 		}
 		if b.closed {
 			err := b.err

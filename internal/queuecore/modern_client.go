@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package queuecore
 
 import (
@@ -157,7 +159,7 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 		case <-timeout:
 			log.Warn("no answer nor notification within the request timeout; cancelling", "timeout", cfg.RequestTimeout)
 			c.sendCancel(req.ID, key, "request timed out")
-			return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("no answer from the MCP server within %v", cfg.RequestTimeout)), nil
+			return wire.ErrorResponse(req.ID, wire.CodeRequestTimeout, fmt.Sprintf("no answer from the server within %s (and no notification); request cancelled", cfg.RequestTimeout)), nil
 		}
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package queuecore is the shared core of the sqs and snssqs transports: the
 // long-polling receive loop, batched deletes and visibility extension, the
 // server side that turns one request queue into many MCP sessions, and the
@@ -14,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/internal/metrics"
@@ -110,6 +113,9 @@ type received struct {
 	receipt      string
 	receiveCount int
 	messageID    string
+	// senderID is the SQS SenderId system attribute: the principal that
+	// sent the message, when the service reports it.
+	senderID string
 }
 
 // A queueReader long-polls one queue with several pollers and owns the
@@ -121,13 +127,20 @@ type queueReader struct {
 	log    *slog.Logger
 	handle func(received)
 
-	mu      sync.Mutex
-	pending []string // receipt handles to delete
-	kick    chan struct{}
-	stopped bool
+	// wake, if set, sends a wake-up message to the queue: stop uses it
+	// to end the long polls in flight instead of cancelling them (see
+	// stop).
+	wake func(ctx context.Context) error
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	pending  []string // receipt handles to delete
+	kick     chan struct{}
+	stopped  bool
+	stopping atomic.Bool // pollers release what they receive and exit
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	pollers sync.WaitGroup
 }
 
 func newQueueReader(client *sqs.Client, url string, p Polling, log *slog.Logger, handle func(received)) *queueReader {
@@ -139,12 +152,25 @@ func (r *queueReader) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	for range r.p.Pollers {
-		r.wg.Go(func() { r.poll(ctx) })
+		r.pollers.Add(1)
+		r.wg.Go(func() {
+			defer r.pollers.Done()
+			r.poll(ctx)
+		})
 	}
 	r.wg.Go(func() { r.deleteLoop(ctx) })
 }
 
 // stop ends polling, flushes pending deletes and waits for its goroutines.
+//
+// A long poll cancelled on the client side may still be served by the
+// queue: a message arriving during its remaining wait is handed to nobody
+// and stays invisible for a whole visibility timeout (a new process reading
+// the same response queue then waits that long for its answer). So, when
+// the reader can wake its own polls (wake is set), stop sends one wake-up
+// message per poller and lets the polls return by themselves; they release
+// what they received (visibility 0) and delete the wake-ups. Only polls
+// still running after a grace period are cancelled.
 func (r *queueReader) stop() {
 	r.mu.Lock()
 	if r.stopped {
@@ -153,10 +179,30 @@ func (r *queueReader) stop() {
 	}
 	r.stopped = true
 	r.mu.Unlock()
+	if r.wake != nil {
+		r.stopping.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		for range r.p.Pollers {
+			if err := r.wake(ctx); err != nil {
+				r.log.Debug("waking the pollers to stop", "err", err)
+				break
+			}
+		}
+		polled := make(chan struct{})
+		go func() { r.pollers.Wait(); close(polled) }()
+		select {
+		case <-polled:
+		case <-ctx.Done():
+		}
+		cancel()
+	}
 	r.cancel()
 	r.wg.Wait()
 	r.flush(context.Background())
 }
+
+// stopGrace bounds how long stop waits for woken polls to return.
+const stopGrace = 3 * time.Second
 
 func (r *queueReader) poll(ctx context.Context) {
 	backoff := 100 * time.Millisecond
@@ -167,7 +213,7 @@ func (r *queueReader) poll(ctx context.Context) {
 			WaitTimeSeconds:             int32(r.p.WaitTime / time.Second),
 			VisibilityTimeout:           int32(r.p.VisibilityTimeout / time.Second),
 			MessageAttributeNames:       []string{"All"},
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount, types.MessageSystemAttributeNameSenderId},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -187,6 +233,10 @@ func (r *queueReader) poll(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		metrics.QueuePolled(r.url, len(out.Messages), redelivered(out.Messages), nil)
+		if r.stopping.Load() {
+			r.drain(out.Messages)
+			return
+		}
 		for _, m := range out.Messages {
 			n, _ := strconv.Atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
 			r.handle(received{
@@ -194,6 +244,7 @@ func (r *queueReader) poll(ctx context.Context) {
 				receipt:      aws.ToString(m.ReceiptHandle),
 				receiveCount: n,
 				messageID:    aws.ToString(m.MessageId),
+				senderID:     m.Attributes[string(types.MessageSystemAttributeNameSenderId)],
 			})
 		}
 		if len(out.Messages) > 0 {
@@ -203,6 +254,25 @@ func (r *queueReader) poll(ctx context.Context) {
 			// 0.1 ms.
 			runtime.Gosched()
 		}
+	}
+}
+
+// drain disposes of messages received while stopping: wake-ups are
+// deleted, everything else is made visible again at once for the next
+// reader.
+func (r *queueReader) drain(msgs []types.Message) {
+	var release []string
+	for _, m := range msgs {
+		if attr, ok := m.MessageAttributes[wire.AttrMessageType]; ok && aws.ToString(attr.StringValue) == wire.TypeWake {
+			r.delete(aws.ToString(m.ReceiptHandle))
+			continue
+		}
+		release = append(release, aws.ToString(m.ReceiptHandle))
+	}
+	if len(release) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.setVisibility(ctx, release, 0)
 	}
 }
 

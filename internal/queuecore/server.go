@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package queuecore
 
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -42,9 +46,30 @@ type ServerConfig struct {
 	// SessionBuffer is how many received messages a session may hold unread.
 	// Zero means 1024.
 	SessionBuffer int
+	// SessionBufferBytes bounds the bytes (message bodies) a session may
+	// hold unread; a request beyond it is answered with -32012. Zero means
+	// DefaultSessionBufferBytes (16 MiB).
+	SessionBufferBytes int
+	// MaxSessions caps the sessions open at once; an initialize beyond it
+	// is answered with CodeTooManySessions. Zero means 1000; negative
+	// means no cap.
+	MaxSessions int
 	// AnswerCache is how many answers per session are kept to re-send when a
 	// request is delivered again. Zero means 256.
 	AnswerCache int
+	// RequireSessionKey refuses initialize messages without a SessionKey
+	// attribute (Python asyncmcp clients send none), so that every session
+	// is bound to a secret of its creator. Without it such sessions are
+	// bound to the SQS SenderId of their initialize when the service
+	// provides one, and otherwise not bound at all.
+	RequireSessionKey bool
+	// EndedSessions is how many ended sessions the server remembers (their
+	// reply-to and binding), to answer their clients' later messages with
+	// "session not found" and to refuse reusing their ids. Zero means 4096.
+	EndedSessions int
+	// EndedSessionTTL is how long an ended session is remembered. Zero means
+	// 24 hours.
+	EndedSessionTTL time.Duration
 	// Modern configures stateless (2026-07-28) requests; see modern_server.go.
 	Modern ModernConfig
 	Logger *slog.Logger
@@ -61,6 +86,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[string]*ServerConn
+	ended    endedSessions
 	closed   bool
 	stopped  bool
 	acceptq  chan *ServerConn
@@ -90,8 +116,20 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.SessionBuffer <= 0 {
 		cfg.SessionBuffer = 1024
 	}
+	if cfg.SessionBufferBytes <= 0 {
+		cfg.SessionBufferBytes = DefaultSessionBufferBytes
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = 1000
+	}
 	if cfg.AnswerCache <= 0 {
 		cfg.AnswerCache = 256
+	}
+	if cfg.EndedSessions <= 0 {
+		cfg.EndedSessions = 4096
+	}
+	if cfg.EndedSessionTTL <= 0 {
+		cfg.EndedSessionTTL = 24 * time.Hour
 	}
 	cfg.Polling = cfg.Polling.withDefaults()
 	log := cfg.Logger
@@ -103,6 +141,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log:      log.With("queue", cfg.QueueURL),
 		fifo:     wire.IsFIFO(cfg.QueueURL),
 		sessions: map[string]*ServerConn{},
+		ended:    endedSessions{max: cfg.EndedSessions, ttl: cfg.EndedSessionTTL},
 		acceptq:  make(chan *ServerConn, 256),
 		done:     make(chan struct{}),
 	}
@@ -182,9 +221,20 @@ func (s *Server) handle(r received) {
 	if d.Type == wire.TypeSessionEnd {
 		s.reader.delete(r.receipt)
 		if c := s.lookup(d.SessionID); c != nil {
+			if !c.bind.admits(d.Attrs.Get(wire.AttrSessionKey), r.senderID) {
+				log.Warn("refusing end of session from a sender not bound to it", "reply_to", d.ReplyTo)
+				return
+			}
 			log.Debug("client ended session")
 			c.end(endByClient, "client ended the session")
 		}
+		return
+	}
+	// A message naming a live session must pass its binding before
+	// anything else, so that even the errors for a malformed message are
+	// never sent to the session's reply-to on a stranger's word.
+	if c := s.lookup(d.SessionID); c != nil && !c.bind.admits(d.Attrs.Get(wire.AttrSessionKey), r.senderID) {
+		s.refuse(r, log, c.replyTo, c.id)
 		return
 	}
 	if d.Type != wire.TypeJSONRPC {
@@ -209,6 +259,18 @@ func (s *Server) handle(r received) {
 			s.initialize(r, req, log)
 			return
 		}
+		if t := s.ended.get(d.SessionID, time.Now()); t != nil {
+			// A session that ended here: say so at once, to the ReplyTo
+			// the message names or, for clients that name none (Python),
+			// to the reply-to the session had, if the sender is the
+			// session's own.
+			replyTo := d.ReplyTo
+			if replyTo == "" && t.bind.admits(d.Attrs.Get(wire.AttrSessionKey), r.senderID) {
+				replyTo = t.replyTo
+			}
+			s.poisonTo(r, log, d.ID, wire.CodeSessionNotFound, fmt.Sprintf("session %q ended", d.SessionID), replyTo)
+			return
+		}
 		if s.cfg.UnknownSessionReleases > 0 && r.receiveCount <= s.cfg.UnknownSessionReleases {
 			log.Debug("message for unknown session made visible again for other servers", "receive_count", r.receiveCount)
 			s.reader.release(r.receipt)
@@ -217,13 +279,48 @@ func (s *Server) handle(r received) {
 		s.poison(r, log, d.ID, wire.CodeSessionNotFound, fmt.Sprintf("session %q not found", d.SessionID), nil)
 		return
 	}
+	if !c.bind.admits(d.Attrs.Get(wire.AttrSessionKey), r.senderID) {
+		s.refuse(r, log, c.replyTo, c.id)
+		return
+	}
 	c.receive(r, log)
+}
+
+// refuse logs and deletes a message that names a live session it is not
+// bound to (a missing or wrong SessionKey, or another SenderId): an
+// injection attempt or a confused client. It never reaches the session. Its
+// error goes to the ReplyTo the message names, unless that is the session's
+// own reply-to: an error there would let a stranger fail the owner's calls.
+func (s *Server) refuse(r received, log *slog.Logger, sessionReplyTo, id string) {
+	d := r.decoded
+	replyTo := d.ReplyTo
+	if replyTo == sessionReplyTo {
+		replyTo = ""
+	}
+	log.Warn("refusing message for a session it is not bound to (wrong or missing SessionKey, or another SenderId)", "sender_id", r.senderID, "reply_to", d.ReplyTo, "has_key", d.Attrs.Get(wire.AttrSessionKey) != "")
+	// The same words as for a session that does not exist: the sender
+	// learns nothing about which sessions are live.
+	s.poisonTo(r, log, d.ID, wire.CodeSessionNotFound, fmt.Sprintf("session %q not found", id), replyTo)
 }
 
 // poison answers a message that cannot be handled with an error to its
 // reply-to (when it is a request and a reply-to is known), logs it and
 // deletes it.
 func (s *Server) poison(r received, log *slog.Logger, id jsonrpc.ID, code int64, msg string, c *ServerConn) {
+	replyTo := r.decoded.ReplyTo
+	if c != nil {
+		replyTo = c.replyTo
+	}
+	if replyTo == "" {
+		if req, ok := r.decoded.Msg.(*jsonrpc.Request); ok && req.Method == "initialize" {
+			replyTo = s.metaReplyTo(req)
+		}
+	}
+	s.poisonTo(r, log, id, code, msg, replyTo)
+}
+
+// poisonTo is poison with the reply-to chosen by the caller ("" for none).
+func (s *Server) poisonTo(r received, log *slog.Logger, id jsonrpc.ID, code int64, msg string, replyTo string) {
 	log.Warn("rejecting message", "code", code, "reason", msg, "id", id.Raw())
 	s.reader.delete(r.receipt)
 	switch m := r.decoded.Msg.(type) {
@@ -232,15 +329,6 @@ func (s *Server) poison(r received, log *slog.Logger, id jsonrpc.ID, code int64,
 	case *jsonrpc.Request:
 		if !m.IsCall() {
 			return // nor are notifications
-		}
-	}
-	replyTo := r.decoded.ReplyTo
-	if c != nil {
-		replyTo = c.replyTo
-	}
-	if replyTo == "" {
-		if req, ok := r.decoded.Msg.(*jsonrpc.Request); ok && req.Method == "initialize" {
-			replyTo = s.metaReplyTo(req)
 		}
 	}
 	if replyTo == "" {
@@ -258,10 +346,18 @@ func (s *Server) poison(r received, log *slog.Logger, id jsonrpc.ID, code int64,
 	}
 }
 
+// metaReplyTo returns the reply-to an initialize names: params._meta[k] for
+// the first of MetaKeys present, else the top-level key Python asyncmcp
+// 0.2.1 uses for it (params.response_queue_url, params.client_topic_arn).
 func (s *Server) metaReplyTo(req *jsonrpc.Request) string {
 	for _, k := range s.cfg.MetaKeys {
 		if v := wire.GetMeta(req.Params, k); v != "" {
 			return v
+		}
+		if legacy := wire.LegacyParam(k); legacy != "" {
+			if v := wire.GetParam(req.Params, legacy); v != "" {
+				return v
+			}
 		}
 	}
 	return ""
@@ -286,9 +382,28 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		s.poison(r, log, d.ID, jsonrpc.CodeInvalidParams, fmt.Sprintf("initialize needs params._meta.%v naming where to send the session's messages", s.cfg.MetaKeys), nil)
 		return
 	}
+	key := d.Attrs.Get(wire.AttrSessionKey)
+	if key == "" && s.cfg.RequireSessionKey {
+		s.poison(r, log, d.ID, jsonrpc.CodeInvalidRequest, "this server requires a SessionKey attribute on every message (session binding); upgrade the client", nil)
+		return
+	}
+	bind := newBinding(key, r.senderID)
 	id := d.SessionID
 	if id == "" {
 		id = wire.NewID()
+	} else if t := s.ended.get(id, time.Now()); t != nil {
+		// Session ids are never reused, except by the creator of the ended
+		// session proving it with the same key (a transparent
+		// re-initialize, wire-format §6).
+		if len(t.bind.keyHash) == 0 || !t.bind.admits(key, r.senderID) {
+			replyTo = d.ReplyTo
+			if replyTo == t.replyTo {
+				replyTo = ""
+			}
+			s.poisonTo(r, log, d.ID, jsonrpc.CodeInvalidRequest, fmt.Sprintf("session id %q belonged to a session that ended; choose a new one", id), replyTo)
+			return
+		}
+		s.ended.remove(id)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -297,13 +412,20 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		s.reader.release(r.receipt)
 		return
 	}
+	if n := len(s.sessions); s.cfg.MaxSessions > 0 && n >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		s.poisonTo(r, log, d.ID, wire.CodeTooManySessions, fmt.Sprintf("this server has %d sessions open, its limit; try again later", n), replyTo)
+		return
+	}
 	c := &ServerConn{
 		srv:      s,
 		id:       id,
 		clientID: d.ClientID,
 		replyTo:  replyTo,
-		inbox:    newMailbox(s.cfg.SessionBuffer),
-		running:  map[string][]string{},
+		bind:     bind,
+		goPeer:   d.ReplyTo != "",
+		inbox:    newMailbox(s.cfg.SessionBuffer, s.cfg.SessionBufferBytes),
+		running:  map[string]*run{},
 		answers:  map[string]*list.Element{},
 		order:    list.New(),
 		active:   time.Now(),
@@ -318,7 +440,7 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 	}
 	s.sessions[id] = c
 	s.mu.Unlock()
-	c.log.Info("session started", "reply_to", replyTo)
+	c.log.Info("session started", "reply_to", replyTo, "bound_to", bind.kind())
 	c.receive(r, log)
 }
 
@@ -384,19 +506,32 @@ type ServerConn struct {
 	id       string
 	clientID string
 	replyTo  string
-	inbox    *mailbox
-	log      *slog.Logger
+	bind     binding
+	// goPeer: the client follows this wire format (it sent ReplyTo), so it
+	// understands session-end. Python asyncmcp clients send no ReplyTo,
+	// and log validation errors for the unknown notification.
+	goPeer bool
+	inbox  *mailbox
+	log    *slog.Logger
 
 	mu      sync.Mutex
-	running map[string][]string // request id → receipt handles of its copies
+	running map[string]*run // request id → the request's copies
 	answers map[string]*list.Element
 	order   *list.List // of *answer, oldest first
 	active  time.Time
 	ended   bool
 }
 
+// A run is a request handed to the session and not yet answered.
+type run struct {
+	id       jsonrpc.ID
+	receipts []string // receipt handles of its copies, deleted with the answer
+	sum      [32]byte // SHA-256 of its body
+}
+
 type answer struct {
 	key string
+	sum [32]byte // SHA-256 of the body of the request it answers
 	env wire.Envelope
 }
 
@@ -427,8 +562,8 @@ func (c *ServerConn) runningReceipts() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
-	for _, hs := range c.running {
-		out = append(out, hs...)
+	for _, r := range c.running {
+		out = append(out, r.receipts...)
 	}
 	return out
 }
@@ -449,24 +584,32 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		c.mu.Unlock()
 		// Notifications and responses are deleted once handed over.
 		c.srv.reader.delete(r.receipt)
-		if !c.inbox.put(d.Msg) {
+		if !c.inbox.put(d.Msg, len(d.Body)) {
 			log.Warn("session inbox full; message dropped", "method", d.Attrs.Get(wire.AttrMethod))
 		}
 		return
 	}
 	key := idKey(req.ID)
-	if hs, ok := c.running[key]; ok {
+	sum := sha256.Sum256([]byte(d.Body))
+	if run, ok := c.running[key]; ok {
 		if c.srv.fifo {
 			c.mu.Unlock()
 			c.srv.reader.delete(r.receipt)
 		} else {
 			// Keep every copy (a redelivery has a new receipt handle; a
 			// duplicate send is another message) to delete with the answer.
-			c.running[key] = append(hs, r.receipt)
+			run.receipts = append(run.receipts, r.receipt)
 			c.mu.Unlock()
 		}
 		log.Debug("request delivered again while running; not executed again", "id", req.ID.Raw())
 		return
+	}
+	if el, ok := c.answers[key]; ok && el.Value.(*answer).sum != sum {
+		// The same id with another body is a new request, not a copy:
+		// its answer must not be the cached one (which a pre-sent request
+		// could otherwise plant).
+		c.order.Remove(el)
+		delete(c.answers, key)
 	}
 	if el, ok := c.answers[key]; ok {
 		env := el.Value.(*answer).env
@@ -494,12 +637,12 @@ func (c *ServerConn) receive(r received, log *slog.Logger) {
 		// on FIFO queues requests are deleted once handed over.
 		receipts = []string{r.receipt}
 	}
-	c.running[key] = receipts
+	c.running[key] = &run{id: req.ID, receipts: receipts, sum: sum}
 	c.mu.Unlock()
 	if c.srv.fifo {
 		c.srv.reader.delete(r.receipt)
 	}
-	if !c.inbox.put(req) {
+	if !c.inbox.put(req, len(d.Body)) {
 		c.mu.Lock()
 		delete(c.running, key)
 		c.mu.Unlock()
@@ -532,15 +675,18 @@ func (c *ServerConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 	}
 	if err := c.srv.cfg.Sender.Send(ctx, c.replyTo, env); err != nil {
+		c.sendFailed(msg, err)
 		return rejected(err)
 	}
 	if isResp && resp.ID.IsValid() {
 		key := idKey(resp.ID)
 		c.mu.Lock()
-		receipts, ok := c.running[key]
+		run, ok := c.running[key]
+		var receipts []string
 		if ok {
 			delete(c.running, key)
-			c.remember(key, env)
+			c.remember(key, run.sum, env)
+			receipts = run.receipts
 		}
 		c.active = time.Now()
 		c.mu.Unlock()
@@ -551,9 +697,53 @@ func (c *ServerConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	return nil
 }
 
+// sendFailed handles a message that could not be sent to the client. If
+// the reply-to is gone (the queue or topic was deleted), the session ends:
+// nothing can reach its client any more. A response that could not be sent
+// ends its request either way: its copies are deleted and their visibility
+// no longer extended (the SDK already retried the send), so nothing waits on
+// an answer that will never arrive.
+func (c *ServerConn) sendFailed(msg jsonrpc.Message, err error) {
+	if destinationGone(err) {
+		c.log.Error("the session's reply-to no longer exists; ending the session", "reply_to", c.replyTo, "err", err)
+		c.end(endByOwner, "reply-to "+c.replyTo+" no longer exists")
+		return
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || !resp.ID.IsValid() {
+		c.log.Warn("sending to the client failed", "err", err)
+		return
+	}
+	key := idKey(resp.ID)
+	c.mu.Lock()
+	run := c.running[key]
+	delete(c.running, key)
+	c.mu.Unlock()
+	c.log.Error("answer lost: sending it to the client failed", "id", resp.ID.Raw(), "err", err)
+	if run != nil {
+		for _, h := range run.receipts {
+			c.srv.reader.delete(h)
+		}
+	}
+}
+
+// destinationGone reports whether a send failed because the queue or topic
+// does not exist.
+func destinationGone(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue", "QueueDoesNotExist", "NotFound":
+		return true
+	}
+	return false
+}
+
 // remember caches an answer; c.mu is held.
-func (c *ServerConn) remember(key string, env wire.Envelope) {
-	c.answers[key] = c.order.PushBack(&answer{key, env})
+func (c *ServerConn) remember(key string, sum [32]byte, env wire.Envelope) {
+	c.answers[key] = c.order.PushBack(&answer{key, sum, env})
 	for c.order.Len() > c.srv.cfg.AnswerCache {
 		old := c.order.Remove(c.order.Front()).(*answer)
 		delete(c.answers, old.key)
@@ -575,10 +765,12 @@ func (c *ServerConn) end(why endReason, reason string) {
 	}
 	c.ended = true
 	var receipts []string
-	for _, hs := range c.running {
-		receipts = append(receipts, hs...)
+	var unanswered []jsonrpc.ID
+	for _, r := range c.running {
+		receipts = append(receipts, r.receipts...)
+		unanswered = append(unanswered, r.id)
 	}
-	c.running = map[string][]string{}
+	c.running = map[string]*run{}
 	c.mu.Unlock()
 
 	s := c.srv
@@ -589,6 +781,9 @@ func (c *ServerConn) end(why endReason, reason string) {
 	shuttingDown := s.closed
 	s.mu.Unlock()
 	c.inbox.close(nil)
+	if !shuttingDown && why != endShutdown {
+		s.ended.add(&endedSession{id: c.id, replyTo: c.replyTo, bind: c.bind}, time.Now())
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -601,7 +796,22 @@ func (c *ServerConn) end(why endReason, reason string) {
 		for _, h := range receipts {
 			s.reader.delete(h)
 		}
-		if why != endByClient {
+		// Calls still running get an error rather than silence. Not
+		// -32001: a Go client would re-initialize and run them again
+		// (and a call that crashes the server would crash it again).
+		for _, id := range unanswered {
+			if why == endByClient {
+				break
+			}
+			env, err := wire.Encode(wire.ErrorResponse(id, jsonrpc.CodeInternalError, "the session ended before answering: "+reason), wire.Header{SessionID: c.id, ClientID: c.clientID})
+			if err == nil {
+				err = s.cfg.Sender.Send(ctx, c.replyTo, env)
+			}
+			if err != nil {
+				c.log.Warn("sending error for a call cut by the end of the session", "id", id.Raw(), "err", err)
+			}
+		}
+		if why != endByClient && c.goPeer {
 			env := wire.EncodeSessionEnd(wire.Header{SessionID: c.id, ClientID: c.clientID}, reason)
 			if err := s.cfg.Sender.Send(ctx, c.replyTo, env); err != nil {
 				c.log.Warn("sending end of session", "err", err)

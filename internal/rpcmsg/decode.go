@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package rpcmsg decodes JSON-RPC 2.0 messages into the Go MCP SDK's
 // [jsonrpc.Message] types.
 //

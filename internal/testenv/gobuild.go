@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -187,7 +187,7 @@ func processDir(cache string) (string, error) {
 			if err != nil || pid == os.Getpid() {
 				continue
 			}
-			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			if !ProcessAlive(pid) {
 				os.RemoveAll(filepath.Join(base, e.Name()))
 			}
 		}
@@ -211,12 +211,12 @@ func lockFile(path string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFD(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		unlockFD(f)
 		f.Close()
 	}, nil
 }

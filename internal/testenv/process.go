@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package testenv
 
 import (
@@ -9,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -90,10 +91,7 @@ func startProcess(dir string, cmd *exec.Cmd, onLine func(string)) (*Process, err
 	}
 	cmd.Stdout = pw
 	cmd.Stderr = errf
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Setpgid = true
+	setGroup(cmd)
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		pr.Close()
@@ -145,7 +143,7 @@ func (p *Process) Stop() {
 		select {
 		case <-p.exited:
 		default:
-			syscall.Kill(-pgid, syscall.SIGTERM)
+			terminateGroup(pgid)
 			select {
 			case <-p.exited:
 			case <-time.After(stopGrace):
@@ -153,7 +151,7 @@ func (p *Process) Stop() {
 		}
 		// Kill whatever is left of the group, including the leader if it
 		// ignored SIGTERM and any grandchildren.
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		KillGroup(pgid)
 		<-p.exited
 		select {
 		case <-p.readDone:

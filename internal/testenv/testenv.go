@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testenv provides the real peers that asyncmcp-go tests run
 // against: the fauxqs SQS/SNS emulator, a Node 22 toolchain with the MCP
 // TypeScript SDK, server-everything and the conformance CLI, and the Go MCP
@@ -23,7 +25,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -109,8 +110,7 @@ var installDeps = sync.OnceValues(func() (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	KillGroupOnCancel(cmd)
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("%s: %w\n%s%s", script, err, stdout.String(), stderr.String())
@@ -180,8 +180,7 @@ func RunConformanceServer(t testing.TB, url string, extraArgs ...string) (output
 	defer stop()
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	KillGroupOnCancel(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {

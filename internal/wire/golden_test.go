@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package wire
 
 import (
@@ -22,15 +24,17 @@ type vector struct {
 	Header      vectorHeader    `json:"header"`
 	Message     json.RawMessage `json:"message,omitempty"`   // absent for session-end
 	EndReason   string          `json:"endReason,omitempty"` // session-end only
+	Wake        bool            `json:"wake,omitempty"`      // a wake message
 	Body        string          `json:"body"`
 	Attributes  Attributes      `json:"attributes"`
 }
 
 type vectorHeader struct {
-	SessionID string `json:"sessionId,omitempty"`
-	ClientID  string `json:"clientId,omitempty"`
-	ReplyTo   string `json:"replyTo,omitempty"`
-	Time      string `json:"time"`
+	SessionID  string `json:"sessionId,omitempty"`
+	ClientID   string `json:"clientId,omitempty"`
+	ReplyTo    string `json:"replyTo,omitempty"`
+	SessionKey string `json:"sessionKey,omitempty"`
+	Time       string `json:"time"`
 }
 
 const (
@@ -39,17 +43,18 @@ const (
 	sid  = "3f2a9c1e5b7d4e60a1b2c3d4e5f60718"
 	cid  = "mcp-client-0a1b2c3d4e5f6071"
 	when = "2026-01-01T00:00:00.123Z"
+	key  = "9b1c4e7a2d5f40c8b6e3a1f0d7c95e24"
 )
 
-var client = vectorHeader{SessionID: sid, ClientID: cid, ReplyTo: q, Time: when}
+var client = vectorHeader{SessionID: sid, ClientID: cid, ReplyTo: q, SessionKey: key, Time: when}
 var server = vectorHeader{SessionID: sid, ClientID: cid, Time: when}
 
 // inputs are the messages the golden vectors encode, by file name.
 var inputs = map[string]vector{
-	"01_initialize_request_sqs": {Description: "client initialize over SQS: params._meta.responseQueueUrl names the response queue; the client chose the session id", Sender: "client", Header: client,
-		Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"responseQueueUrl":"` + q + `"},"capabilities":{},"clientInfo":{"name":"example","version":"1.0"},"protocolVersion":"2025-11-25"}}`)},
-	"02_initialize_request_snssqs": {Description: "client initialize over SNS+SQS: params._meta.clientTopicArn names the topic for the session's messages", Sender: "client", Header: vectorHeader{SessionID: sid, ClientID: cid, ReplyTo: arn, Time: when},
-		Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"clientTopicArn":"` + arn + `"},"capabilities":{},"clientInfo":{"name":"example","version":"1.0"},"protocolVersion":"2025-11-25"}}`)},
+	"01_initialize_request_sqs": {Description: "client initialize over SQS: params._meta.responseQueueUrl (Python asyncmcp main) and params.response_queue_url (Python asyncmcp 0.2.1) name the response queue; the client chose the session id and its secret SessionKey", Sender: "client", Header: client,
+		Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"responseQueueUrl":"` + q + `"},"capabilities":{},"clientInfo":{"name":"example","version":"1.0"},"protocolVersion":"2025-11-25","response_queue_url":"` + q + `"}}`)},
+	"02_initialize_request_snssqs": {Description: "client initialize over SNS+SQS: params._meta.clientTopicArn (Python asyncmcp main) and params.client_topic_arn (0.2.1) name the topic for the session's messages", Sender: "client", Header: vectorHeader{SessionID: sid, ClientID: cid, ReplyTo: arn, SessionKey: key, Time: when},
+		Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"clientTopicArn":"` + arn + `"},"capabilities":{},"clientInfo":{"name":"example","version":"1.0"},"client_topic_arn":"` + arn + `","protocolVersion":"2025-11-25"}}`)},
 	"03_initialize_response": {Description: "server answer to initialize: carries SessionId, ClientId and RequestId", Sender: "server", Header: server,
 		Message: json.RawMessage(`{"jsonrpc":"2.0","id":1,"result":{"capabilities":{"tools":{}},"protocolVersion":"2025-11-25","serverInfo":{"name":"example-server","version":"1.0"}}}`)},
 	"04_initialized_notification": {Description: "client notification: Method but no RequestId", Sender: "client", Header: client,
@@ -67,7 +72,12 @@ var inputs = map[string]vector{
 	"10_error_session_not_found": {Description: "server error for a request in a session it does not know, sent to the request's ReplyTo with the request's id", Sender: "server", Header: server,
 		Message: json.RawMessage(`{"jsonrpc":"2.0","id":"call-8","error":{"code":-32001,"message":"session \"` + sid + `\" not found"}}`)},
 	"11_session_end_by_client": {Description: "client ends the session", Sender: "client", Header: client, EndReason: "client closed the session"},
-	"12_session_end_by_server": {Description: "server ends the session (idle timeout, server process exited)", Sender: "server", Header: server, EndReason: "session idle for 1h0m0s"},
+	"12_session_end_by_server": {Description: "server ends the session (idle timeout, server process exited); sent only to clients that sent ReplyTo", Sender: "server", Header: server, EndReason: "session idle for 1h0m0s"},
+	"13_non_bmp_escaped": {Description: "characters outside the Basic Multilingual Plane (emoji) are sent as JSON \\u escapes of their UTF-16 surrogate pairs; characters of the BMP are sent as UTF-8", Sender: "server", Header: server,
+		Message: json.RawMessage(`{"jsonrpc":"2.0","id":2,"result":{"serverInfo":{"name":"everything 🚀","version":"1"},"text":"café 𝒜"}}`)},
+	"15_wake": {Description: "a client stopping wakes its own long polls on its response queue; any reader deletes it", Sender: "client", Header: vectorHeader{ClientID: cid, Time: when}, Wake: true},
+	"14_error_session_refused": {Description: "server error for a message that names a live session without its SessionKey: the same as for an unknown session, sent to the message's own ReplyTo (never to the session's)", Sender: "server", Header: vectorHeader{SessionID: sid, ClientID: "mcp-client-stranger", Time: when},
+		Message: json.RawMessage(`{"jsonrpc":"2.0","id":"x","error":{"code":-32001,"message":"session \"` + sid + `\" not found"}}`)},
 }
 
 func (v vector) encode(t *testing.T) Envelope {
@@ -75,9 +85,14 @@ func (v vector) encode(t *testing.T) Envelope {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := Header{SessionID: v.Header.SessionID, ClientID: v.Header.ClientID, ReplyTo: v.Header.ReplyTo, Time: tm}
+	h := Header{SessionID: v.Header.SessionID, ClientID: v.Header.ClientID, ReplyTo: v.Header.ReplyTo, SessionKey: v.Header.SessionKey, Time: tm}
 	if v.EndReason != "" {
 		return EncodeSessionEnd(h, v.EndReason)
+	}
+	if v.Wake {
+		env := EncodeWake(v.Header.ClientID)
+		env.Attrs[AttrTimestamp] = h.attrs("")[AttrTimestamp]
+		return env
 	}
 	msg, err := jsonrpc.DecodeMessage(v.Message)
 	if err != nil {
@@ -128,6 +143,9 @@ func TestGoldenVectors(t *testing.T) {
 			}
 			if d.SessionID != want.Header.SessionID || d.ClientID != want.Header.ClientID || d.ReplyTo != want.Header.ReplyTo {
 				t.Errorf("decoded routing %q %q %q, want %+v", d.SessionID, d.ClientID, d.ReplyTo, want.Header)
+			}
+			if d.Attrs.Get(AttrSessionKey) != want.Header.SessionKey {
+				t.Errorf("decoded SessionKey %q, want %q", d.Attrs.Get(AttrSessionKey), want.Header.SessionKey)
 			}
 			if want.EndReason != "" && d.Type != TypeSessionEnd {
 				t.Errorf("decoded type %q, want %q", d.Type, TypeSessionEnd)
@@ -208,5 +226,28 @@ func TestValidSessionID(t *testing.T) {
 		if ValidSessionID(s) != want {
 			t.Errorf("ValidSessionID(%q) = %v", s, !want)
 		}
+	}
+}
+
+// TestEscapeNonBMP checks that escaping is lossless and leaves other
+// bytes alone.
+func TestEscapeNonBMP(t *testing.T) {
+	for _, in := range []string{`{"a":"plain"}`, `{"a":"é ü ☃"}`, "{\"a\":\"\U0001F680x\U0001D49C\"}", `{"\ud83d":1}`} {
+		out := EscapeNonBMP([]byte(in))
+		for _, r := range string(out) {
+			if r >= 0x10000 {
+				t.Errorf("EscapeNonBMP(%q) = %q keeps %U", in, out, r)
+			}
+		}
+		var a, b any
+		if err := json.Unmarshal([]byte(in), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(out, &b); err != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("EscapeNonBMP(%q) = %q: decodes to %v, want %v (%v)", in, out, b, a, err)
+		}
+	}
+	if got := string(EscapeNonBMP([]byte("\U0001F680"))); got != `\ud83d\ude80` {
+		t.Errorf("rocket escaped as %s", got)
 	}
 }

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package wire defines how MCP messages are carried by SQS and SNS messages:
 // the message body is the JSON-RPC message, and routing facts ride in message
 // attributes. It is shared by the sqs and snssqs transports and specified in
@@ -20,12 +22,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
-// Attribute names. Every message carries at most these seven attributes,
-// leaving three of the ten that SQS allows for the user.
+// Attribute names. A session message carries at most eight of them,
+// leaving two of the ten that SQS allows for the user.
 const (
 	AttrMessageType = "MessageType" // TypeJSONRPC or TypeSessionEnd
 	AttrSessionID   = "SessionId"   // the MCP session the message belongs to
@@ -34,6 +38,10 @@ const (
 	AttrMethod      = "Method"      // method of a request or notification
 	AttrTimestamp   = "Timestamp"   // Number: seconds since the Unix epoch, sending time
 	AttrReplyTo     = "ReplyTo"     // client messages: where errors and answers go
+	// AttrSessionKey is the client's secret for the session, sent on every
+	// client message of it (never by servers): the server binds the session
+	// to it at initialize and refuses messages that do not carry it.
+	AttrSessionKey = "SessionKey"
 	// AttrProtocolVersion is sent by Python asyncmcp in theory; it is read
 	// and checked for format but never written.
 	AttrProtocolVersion = "ProtocolVersion"
@@ -53,6 +61,10 @@ const (
 	// body is the notification MethodSessionEnd, so a peer that ignores the
 	// attribute sees a harmless unknown notification.
 	TypeSessionEnd = "session-end"
+	// TypeWake marks a wake-up a client sends to its own response queue
+	// when it stops, to end its long polls in flight (a cancelled long
+	// poll may still take a message and hide it). Receivers delete it.
+	TypeWake = "wake"
 )
 
 // MethodSessionEnd is the method of the body of a TypeSessionEnd message.
@@ -64,6 +76,26 @@ const (
 	MetaResponseQueueURL = "responseQueueUrl" // an SQS queue URL
 	MetaClientTopicARN   = "clientTopicArn"   // an SNS topic ARN
 )
+
+// Top-level keys of initialize's params that Python asyncmcp 0.2.1 (the
+// release on PyPI) uses instead of the _meta keys. Servers read them after
+// the _meta keys; clients write both forms so 0.2.1 servers accept them.
+const (
+	ParamResponseQueueURL = "response_queue_url" // SQS, 0.2.1
+	ParamClientTopicARN   = "client_topic_arn"   // SNS+SQS, 0.2.1
+)
+
+// LegacyParam returns the top-level params key Python asyncmcp 0.2.1 uses
+// for the _meta key metaKey, or "" if it has none.
+func LegacyParam(metaKey string) string {
+	switch metaKey {
+	case MetaResponseQueueURL:
+		return ParamResponseQueueURL
+	case MetaClientTopicARN:
+		return ParamClientTopicARN
+	}
+	return ""
+}
 
 // JSON-RPC error codes used by the queue transports, besides the standard
 // ones (-32700 parse error, -32600 invalid request).
@@ -82,6 +114,13 @@ const (
 	// CodeSessionOverloaded answers a request for a session whose inbox is
 	// full because its handler does not read.
 	CodeSessionOverloaded = -32012
+	// CodeRequestTimeout is made by a client, never sent on the wire: the
+	// request got no answer (and no progress) within the client's request
+	// timeout, so the server is presumed gone or deaf to this session.
+	CodeRequestTimeout = -32013
+	// CodeTooManySessions answers an initialize at a server that has as
+	// many sessions open as its limit allows.
+	CodeTooManySessions = -32014
 )
 
 // Size limits of the services, in bytes of body plus attribute names, types
@@ -129,8 +168,10 @@ func (e Envelope) Size() int {
 type Header struct {
 	SessionID string
 	ClientID  string
-	ReplyTo   string    // set on client messages
-	Time      time.Time // zero means now
+	ReplyTo   string // set on client messages
+	// SessionKey is the session's secret, set on client messages only.
+	SessionKey string
+	Time       time.Time // zero means now
 }
 
 // Encode builds the envelope for msg: the body is the JSON-RPC encoding of
@@ -142,6 +183,7 @@ func Encode(msg jsonrpc.Message, h Header) (Envelope, error) {
 	if err != nil {
 		return Envelope{}, fmt.Errorf("encoding JSON-RPC message: %w", err)
 	}
+	body = EscapeNonBMP(body)
 	attrs := h.attrs(TypeJSONRPC)
 	var id jsonrpc.ID
 	switch m := msg.(type) {
@@ -155,6 +197,46 @@ func Encode(msg jsonrpc.Message, h Header) (Envelope, error) {
 		attrs[AttrRequestID] = Attr{TypeString, IDString(id)}
 	}
 	return Envelope{Body: string(body), Attrs: attrs, GroupID: h.SessionID, DedupID: NewDedupID()}, nil
+}
+
+// EncodeWake builds the wake-up message a client sends to its own response
+// queue when it stops.
+func EncodeWake(clientID string) Envelope {
+	body, _ := jsonrpc.EncodeMessage(&jsonrpc.Request{Method: MethodWake})
+	a := Header{ClientID: clientID}.attrs(TypeWake)
+	return Envelope{Body: string(body), Attrs: a, GroupID: "wake-" + clientID, DedupID: NewDedupID()}
+}
+
+// MethodWake is the method of the body of a TypeWake message.
+const MethodWake = "notifications/asyncmcp/wake"
+
+// EscapeNonBMP returns body with every character outside the Basic
+// Multilingual Plane (U+10000 and above, such as emoji) written as a JSON
+// \u escape of its UTF-16 surrogate pair. SQS refuses such characters in
+// some implementations; in JSON they can only occur inside strings, where
+// the escape means the same character, so the change is lossless. Bodies
+// without them are returned unchanged.
+func EscapeNonBMP(body []byte) []byte {
+	i := 0
+	for i < len(body) && body[i] < 0xF0 {
+		i++
+	}
+	if i == len(body) {
+		return body
+	}
+	out := make([]byte, 0, len(body)+16)
+	out = append(out, body[:i]...)
+	for len(body[i:]) > 0 {
+		r, n := utf8.DecodeRune(body[i:])
+		if r < 0x10000 || r == utf8.RuneError {
+			out = append(out, body[i:i+n]...)
+		} else {
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+		}
+		i += n
+	}
+	return out
 }
 
 // EncodeSessionEnd builds the end-of-session message for the session in h,
@@ -184,6 +266,9 @@ func (h Header) attrs(typ string) Attributes {
 	}
 	if h.ReplyTo != "" {
 		a[AttrReplyTo] = Attr{TypeString, h.ReplyTo}
+	}
+	if h.SessionKey != "" {
+		a[AttrSessionKey] = Attr{TypeString, h.SessionKey}
 	}
 	return a
 }
@@ -379,6 +464,33 @@ func GetMeta(params json.RawMessage, key string) string {
 		return ""
 	}
 	return s
+}
+
+// GetParam returns params[key] when it is a string.
+func GetParam(params json.RawMessage, key string) string {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p[key], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// SetParam returns params with the top-level member key set to value. Every
+// other member is kept as it was.
+func SetParam(params json.RawMessage, key, value string) (json.RawMessage, error) {
+	obj := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(params)) > 0 && !bytes.Equal(bytes.TrimSpace(params), []byte("null")) {
+		if err := json.Unmarshal(params, &obj); err != nil {
+			return nil, fmt.Errorf("setting params.%s: params are not a JSON object: %w", key, err)
+		}
+	}
+	v, _ := json.Marshal(value)
+	obj[key] = v
+	return json.Marshal(obj)
 }
 
 // SetMeta returns params with params._meta[key] set to value. Every other

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command directserver serves the same echo tool as examples/echo-server,
 // but directly over Streamable HTTP with the Go MCP SDK's
 // [mcp.NewStreamableHTTPHandler]. It is the baseline ("the limit") of the
