@@ -324,6 +324,15 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 	return c.c.RoundTrip(ctx, req, notify)
 }
 
+// Resume re-attaches to a stateless request sent by an earlier process and
+// waits for its answer; it implements tasks.Resumer (see
+// [github.com/asyncmcp/asyncmcp-go/tasks]), so that MCP tasks waiting on this
+// back survive a proxy restart. The answer must come to the same response
+// queue: give ResponseQueueURL.
+func (c *Client) Resume(ctx context.Context, correlation []byte, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return c.c.Resume(ctx, correlation, req, notify)
+}
+
 // Close ends every open session (telling the server), stops polling, and
 // removes the queue and subscription NewClient created.
 func (c *Client) Close() error { return c.c.Close() }

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package main_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,16 +30,23 @@ func TestTaskSurvivesProxyKill(t *testing.T) {
 	queueChainResumes(t)
 	fq := testenv.StartFauxqs(t)
 	for _, tc := range []struct {
-		kind string
-		sig  syscall.Signal
-	}{{"sqs", syscall.SIGKILL}, {"sqs", syscall.SIGTERM}, {"sns-sqs", syscall.SIGKILL}} {
-		t.Run(tc.kind+"/"+tc.sig.String(), func(t *testing.T) { taskSurvivesProxyStop(t, fq, tc.kind, tc.sig) })
+		kind     string
+		graceful bool
+	}{{"sqs", false}, {"sqs", true}, {"sns-sqs", false}} {
+		stop := "killed"
+		if tc.graceful {
+			stop = "terminated"
+		}
+		t.Run(tc.kind+"/"+stop, func(t *testing.T) { taskSurvivesProxyStop(t, fq, tc.kind, tc.graceful) })
 	}
 }
 
-func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, sig syscall.Signal) {
+func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, graceful bool) {
 	env := fq.Env()
-	name := "taskstop" + strings.ReplaceAll(kind, "-", "") + strings.ToLower(strings.ReplaceAll(sig.String(), " ", ""))
+	name := "taskstop" + strings.ReplaceAll(kind, "-", "")
+	if graceful {
+		name += "term"
+	}
 	runs := filepath.Join(t.TempDir(), "runs")
 	fixture := []string{"--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio", "-runs", runs}
 	respQ := fq.CreateQueue(t, name+"-resp", nil)
@@ -64,11 +72,15 @@ func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, sig sy
 	id := e2eCreateTask(t, px.Base+"/mcp", auth, 6, "survivor")
 	waitRuns(t, runs, 1)
 
-	if err := syscall.Kill(px.p.Cmd.Process.Pid, sig); err != nil {
-		t.Fatal(err)
+	if graceful {
+		if err := testenv.Terminate(px.p.Cmd.Process); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		testenv.KillPID(px.p.Cmd.Process.Pid)
 	}
 	<-px.p.Exited()
-	if sig == syscall.SIGTERM && px.p.Err() != nil {
+	if graceful && px.p.Err() != nil {
 		t.Errorf("proxy did not exit cleanly on SIGTERM: %v\n%s", px.p.Err(), px.p.Log())
 	}
 	px2 := asyncProxy(t, env, proxyArgs...)

@@ -4,13 +4,16 @@ package queuecore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
+	"github.com/asyncmcp/asyncmcp-go/tasks"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -82,39 +85,26 @@ func seqOf(d wire.Decoded) int {
 // or topic, with a fresh RequestKey and this client's response queue as
 // ReplyTo, and waits for the response routed back by that key. The
 // request's notifications are passed to notify. When ctx is done it sends a
-// cancel message (notifications/cancelled carrying the RequestKey) and
-// returns ctx.Err(). A request too large for the destination, a failed send,
+// cancel message (notifications/cancelled carrying the RequestKey), unless
+// the cause of ctx is tasks.ErrClosing (the call belongs to an MCP task that
+// the next process resumes, see [Client.Resume]), and returns ctx.Err(). A
+// request too large for the destination, a failed send,
 // ClientConfig.RequestTimeout passing with neither the answer nor a
 // notification of the request (listens excepted), and closing the client
-// are answered with a JSON-RPC error response and a nil error. It
-// implements bridge.RoundTripper.
+// are answered with a JSON-RPC error response and a nil error. Once the
+// request is sent, it reports the request's correlation with
+// tasks.SetCorrelation. It implements bridge.RoundTripper.
 func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
 	if !req.IsCall() {
 		return nil, fmt.Errorf("queue client: RoundTrip needs a request with an id, got notification %s", req.Method)
 	}
 	cfg := &c.cfg
 	key := wire.NewID()
-	p := &modernPending{id: req.ID, notify: notify, resp: make(chan received, 1), kick: make(chan struct{}, 1)}
-	m := c.modern
-	m.mu.Lock()
-	switch {
-	case m.closed:
-		m.mu.Unlock()
-		return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, "queue client closed"), nil
-	case len(m.inflight) >= cfg.MaxInFlight:
-		m.mu.Unlock()
-		return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("too many requests in flight on this queue client (limit %d)", cfg.MaxInFlight)), nil
+	p, release, refused := c.register(key, req, notify)
+	if refused != nil {
+		return refused, nil
 	}
-	m.inflight[key] = p
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.inflight, key)
-		m.mu.Unlock()
-		p.mu.Lock()
-		p.done = true
-		p.mu.Unlock()
-	}()
+	defer release()
 	log := c.log.With("request_key", key, "id", req.ID.Raw(), "method", req.Method)
 
 	env, err := wire.EncodeModern(req, wire.ModernHeader{ClientID: cfg.ClientID, ReplyTo: cfg.ReplyTo, RequestKey: key})
@@ -132,6 +122,44 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 		log.Error("sending stateless request", "err", err)
 		return wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, "MCP server unreachable: "+err.Error()), nil
 	}
+	tasks.SetCorrelation(ctx, encodeCorrelation(key, cfg.ClientID, cfg.ReplyTo))
+	return c.await(ctx, p, req, key, cfg.ClientID, log)
+}
+
+// register puts a stateless request in flight under key; release takes it
+// out. When the client is closed or full, it returns the error response to
+// answer instead.
+func (c *Client) register(key string, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (p *modernPending, release func(), refused *jsonrpc.Response) {
+	p = &modernPending{id: req.ID, notify: notify, resp: make(chan received, 1), kick: make(chan struct{}, 1)}
+	m := c.modern
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return nil, nil, wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, "queue client closed")
+	case len(m.inflight) >= c.cfg.MaxInFlight:
+		m.mu.Unlock()
+		return nil, nil, wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, fmt.Sprintf("too many requests in flight on this queue client (limit %d)", c.cfg.MaxInFlight))
+	case m.inflight[key] != nil:
+		m.mu.Unlock()
+		return nil, nil, wire.ErrorResponse(req.ID, bridge.CodeServerUnavailable, "a request with this RequestKey is already awaited")
+	}
+	m.inflight[key] = p
+	m.mu.Unlock()
+	return p, func() {
+		m.mu.Lock()
+		delete(m.inflight, key)
+		m.mu.Unlock()
+		p.mu.Lock()
+		p.done = true
+		p.mu.Unlock()
+	}, nil
+}
+
+// await waits for the answer of the request in flight as p under key, sent
+// by the client clientID (which a cancel must name).
+func (c *Client) await(ctx context.Context, p *modernPending, req *jsonrpc.Request, key, clientID string, log *slog.Logger) (*jsonrpc.Response, error) {
+	cfg := &c.cfg
 	// The timeout restarts with every notification of the request, so a
 	// long call that reports progress is not cut; listens have none.
 	var timeout <-chan time.Time
@@ -146,7 +174,7 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 		case r := <-p.resp:
 			if r.decoded.Msg == nil {
 				// The client is closing: let the server stop working on it.
-				c.sendCancel(req.ID, key, "client closed")
+				c.sendCancel(req.ID, clientID, key, "client closed")
 			}
 			return c.complete(ctx, p, r)
 		case <-p.kick:
@@ -154,11 +182,15 @@ func (c *Client) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify fun
 				timer.Reset(cfg.RequestTimeout)
 			}
 		case <-ctx.Done():
-			c.sendCancel(req.ID, key, "request cancelled by the client")
+			if errors.Is(context.Cause(ctx), tasks.ErrClosing) {
+				log.Debug("stateless request left running for the task that the next process resumes")
+			} else {
+				c.sendCancel(req.ID, clientID, key, "request cancelled by the client")
+			}
 			return nil, ctx.Err()
 		case <-timeout:
 			log.Warn("no answer nor notification within the request timeout; cancelling", "timeout", cfg.RequestTimeout)
-			c.sendCancel(req.ID, key, "request timed out")
+			c.sendCancel(req.ID, clientID, key, "request timed out")
 			return wire.ErrorResponse(req.ID, wire.CodeRequestTimeout, fmt.Sprintf("no answer from the server within %s (and no notification); request cancelled", cfg.RequestTimeout)), nil
 		}
 	}
@@ -198,10 +230,11 @@ func (c *Client) complete(ctx context.Context, p *modernPending, r received) (*j
 	return resp, nil
 }
 
-// sendCancel tells the server that the request with key is cancelled.
-func (c *Client) sendCancel(id jsonrpc.ID, key, reason string) {
+// sendCancel tells the server that the request with key, sent by the
+// client clientID, is cancelled.
+func (c *Client) sendCancel(id jsonrpc.ID, clientID, key, reason string) {
 	params := fmt.Appendf(nil, `{"requestId":%s,"reason":%q}`, wire.IDString(id), reason)
-	env, err := wire.EncodeModern(&jsonrpc.Request{Method: wire.MethodCancelled, Params: params}, wire.ModernHeader{ClientID: c.cfg.ClientID, RequestKey: key})
+	env, err := wire.EncodeModern(&jsonrpc.Request{Method: wire.MethodCancelled, Params: params}, wire.ModernHeader{ClientID: clientID, RequestKey: key})
 	if err != nil {
 		return
 	}
@@ -321,4 +354,9 @@ func (d clientDialer) Dial(ctx context.Context) (mcp.Connection, error) { return
 
 func (d clientDialer) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
 	return d.c.RoundTrip(ctx, req, notify)
+}
+
+// Resume implements tasks.Resumer with [Client.Resume].
+func (d clientDialer) Resume(ctx context.Context, correlation []byte, req *jsonrpc.Request, notify func(*jsonrpc.Request)) (*jsonrpc.Response, error) {
+	return d.c.Resume(ctx, correlation, req, notify)
 }
