@@ -14,6 +14,9 @@ import (
 	"github.com/asyncmcp/asyncmcp-go/sqs"
 	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/asyncmcp/asyncmcp-go/tasks"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // A task whose call waits on a queue back survives a proxy killed with
@@ -25,27 +28,34 @@ import (
 // response queue after the restart. The tool ran exactly once (the fixture
 // logs each start to a file). The same holds for a graceful stop (SIGTERM):
 // the proxy then leaves the call running at the server (no cancel); and for
-// the SNS+SQS back, whose answers are published to the response topic.
+// the SNS+SQS back, whose answers are published to the response topic; and
+// when the answer reaches the response queue while no proxy runs.
 func TestTaskSurvivesProxyKill(t *testing.T) {
 	queueChainResumes(t)
 	fq := testenv.StartFauxqs(t)
 	for _, tc := range []struct {
-		kind     string
-		graceful bool
-	}{{"sqs", false}, {"sqs", true}, {"sns-sqs", false}} {
-		stop := "killed"
+		kind                string
+		graceful, whileDown bool
+	}{{"sqs", false, false}, {"sqs", true, false}, {"sns-sqs", false, false}, {"sqs", false, true}} {
+		name := tc.kind + "/killed"
 		if tc.graceful {
-			stop = "terminated"
+			name = tc.kind + "/terminated"
 		}
-		t.Run(tc.kind+"/"+stop, func(t *testing.T) { taskSurvivesProxyStop(t, fq, tc.kind, tc.graceful) })
+		if tc.whileDown {
+			name += "/answer while down"
+		}
+		t.Run(name, func(t *testing.T) { taskSurvivesProxyStop(t, fq, tc.kind, tc.graceful, tc.whileDown) })
 	}
 }
 
-func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, graceful bool) {
+func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, graceful, whileDown bool) {
 	env := fq.Env()
 	name := "taskstop" + strings.ReplaceAll(kind, "-", "")
 	if graceful {
 		name += "term"
+	}
+	if whileDown {
+		name += "down"
 	}
 	runs := filepath.Join(t.TempDir(), "runs")
 	fixture := []string{"--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio", "-runs", runs}
@@ -82,6 +92,11 @@ func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, gracef
 	<-px.p.Exited()
 	if graceful && px.p.Err() != nil {
 		t.Errorf("proxy did not exit cleanly on SIGTERM: %v\n%s", px.p.Err(), px.p.Log())
+	}
+	if whileDown {
+		// The tool ends and its answer waits on the response queue before
+		// the proxy starts again.
+		waitQueued(t, fq, respQ)
 	}
 	px2 := asyncProxy(t, env, proxyArgs...)
 	got := e2eTaskGet(t, px2.Base+"/mcp", auth, id)
@@ -134,4 +149,24 @@ func queueChainResumes(t *testing.T) {
 	if _, ok := any((*sqs.Client)(nil)).(tasks.Resumer); !ok {
 		t.Skip("needs the SQS client to serve stateless requests and implement tasks.Resumer")
 	}
+}
+
+// waitQueued waits until a message waits on queueURL, for at most a minute.
+func waitQueued(t *testing.T, fq *testenv.Fauxqs, queueURL string) {
+	t.Helper()
+	c := fq.SQS(t)
+	for range 3000 {
+		out, err := c.GetQueueAttributes(t.Context(), &awssqs.GetQueueAttributesInput{
+			QueueUrl:       aws.String(queueURL),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)]; n != "" && n != "0" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no message reached %s within a minute", queueURL)
 }
