@@ -366,3 +366,89 @@ func TestTasks2025ThroughProxyWithTSClient(t *testing.T) {
 	}
 	px.Stop(t)
 }
+
+// e2eLegacyPost sends one session-based (2025-11-25) JSON-RPC message with
+// Authorization auth and session sid ("" for initialize) and returns the
+// session id of the answer and the JSON-RPC response (nil for a
+// notification).
+func e2eLegacyPost(t *testing.T, url, auth, sid string, msg map[string]any) (string, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(msg)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", auth)
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode == http.StatusAccepted {
+		return resp.Header.Get("Mcp-Session-Id"), nil
+	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var last []byte
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				last = []byte(d)
+			}
+		}
+		data = last
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("HTTP %d body %q: %v", resp.StatusCode, data, err)
+	}
+	return resp.Header.Get("Mcp-Session-Id"), m
+}
+
+// e2eLegacySession initializes a 2025-11-25 session declaring
+// capabilities.tasks and returns its id.
+func e2eLegacySession(t *testing.T, url, auth string) string {
+	t.Helper()
+	sid, init := e2eLegacyPost(t, url, auth, "", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": map[string]any{
+		"protocolVersion": "2025-11-25", "capabilities": map[string]any{"tasks": map[string]any{}}, "clientInfo": map[string]any{"name": "e2e", "version": "0"}}})
+	if sid == "" || init["result"] == nil {
+		t.Fatalf("initialize: session %q, answer %v", sid, init)
+	}
+	e2eLegacyPost(t, url, auth, sid, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"})
+	return sid
+}
+
+// Tasks of 2025-11-25 sessions belong to the bearer token too: a session
+// opened with another token gets -32602 for them and lists none.
+func TestTasks2025OwnerIsolationThroughProxy(t *testing.T) {
+	url := e2eStartProxy(t, "--tasks", "slow_compute", "--state-dir", t.TempDir(), "--",
+		testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio").Base + "/mcp"
+	alice, bob := "Bearer alice", "Bearer bob"
+	sa := e2eLegacySession(t, url, alice)
+	_, created := e2eLegacyPost(t, url, alice, sa, map[string]any{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": map[string]any{
+		"name": "slow_compute", "arguments": map[string]any{"seconds": 30, "label": "a"}, "task": map[string]any{}}})
+	task, _ := created["result"].(map[string]any)["task"].(map[string]any)
+	id, _ := task["taskId"].(string)
+	if id == "" {
+		t.Fatalf("tools/call with params.task: %v", created)
+	}
+	sb := e2eLegacySession(t, url, bob)
+	_, got := e2eLegacyPost(t, url, bob, sb, map[string]any{"jsonrpc": "2.0", "id": 3, "method": "tasks/get", "params": map[string]any{"taskId": id}})
+	if e, _ := got["error"].(map[string]any); e == nil || e["code"] != float64(-32602) {
+		t.Errorf("tasks/get of alice's task in bob's session: %v", got)
+	}
+	_, list := e2eLegacyPost(t, url, bob, sb, map[string]any{"jsonrpc": "2.0", "id": 4, "method": "tasks/list", "params": map[string]any{}})
+	if tasks, _ := list["result"].(map[string]any)["tasks"].([]any); len(tasks) != 0 {
+		t.Errorf("tasks/list in bob's session: %v", list)
+	}
+	// Another session of alice's sees it, and cancels it.
+	sa2 := e2eLegacySession(t, url, alice)
+	_, got = e2eLegacyPost(t, url, alice, sa2, map[string]any{"jsonrpc": "2.0", "id": 5, "method": "tasks/cancel", "params": map[string]any{"taskId": id}})
+	if res, _ := got["result"].(map[string]any); res["status"] != "cancelled" {
+		t.Errorf("tasks/cancel in alice's second session: %v", got)
+	}
+}
