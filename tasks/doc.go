@@ -53,13 +53,29 @@
 // tools/list, so tools/list results pass through unchanged (in Declared mode
 // the engine reads execution.taskSupport from them).
 //
+// # Sessions of 2025-11-25
+//
+// [Tasks.Dialer] (and [Tasks.SessionDialer], for backs that serve sessions
+// only) also wraps each session's back connection with the experimental
+// tasks of protocol 2025-11-25: a client that declared capabilities.tasks
+// at initialize may send tools/call with params.task for a selected tool;
+// the engine answers with a CreateTaskResult at once, runs the call on the
+// session's back connection, and serves tasks/get, tasks/result (which
+// waits for the end), tasks/list and tasks/cancel. It advertises the tasks
+// capability in the initialize result and execution.taskSupport in
+// tools/list results, unless the server declares capabilities.tasks itself,
+// in which case the session passes everything through. Such a call ends
+// with its session; the task then fails, saying so.
+//
 // # Ownership
 //
 // Each task belongs to the owner set on the creating request's context by
 // [WithOwner]. A task of another owner, an unknown id and an expired task
 // all answer tasks/get, tasks/update and tasks/cancel with -32602, the first
 // two with the same message, so a caller cannot learn that another caller's
-// task exists. Task ids are 128 random bits.
+// task exists. Task ids are 128 random bits. Engines sharing a store (one
+// per named server of a proxy) each have their own [Options.Scope]; a task
+// is visible only through the engine of its scope.
 //
 // # Durability, limits, restarts
 //
