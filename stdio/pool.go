@@ -46,6 +46,13 @@ const maxNoteBytes = 1 << 20
 // _meta names no protocol version gets -32602, one naming a session-based
 // version -32022: neither reaches a shared child.
 //
+// Requests of the Tasks extension (tasks/get, tasks/update, tasks/cancel)
+// go, unchanged but for their id, to the child that created the task named
+// by params.taskId: the pool learns task ids from the results passing
+// through it (resultType "task", or the 2025 shape {"task":{...}}). A task
+// the pool never saw, whose route expired, or whose child died gets -32602
+// "task not found" without reaching any child. See taskroute.go.
+//
 // subscriptions/listen is served by the pool itself: it holds one upstream
 // listen per child with the union of the callers' filters, sends each caller
 // notifications/subscriptions/acknowledged first (the subset that the
@@ -252,6 +259,7 @@ type pool struct {
 
 	hub    hub
 	params toolParams // x-mcp-header bindings of the child's tools
+	tasks  taskRoutes // task id -> the child holding the task (taskroute.go)
 
 	started, cancelled, late atomic.Int64
 }
@@ -359,6 +367,9 @@ func (p *pool) supervise(slot int) {
 		ch.run()
 		p.remove(ch)
 		p.hub.childDown(ch)
+		if n := p.tasks.childDown(ch); n > 0 && ctx.Err() == nil {
+			ch.log.Warn("pool child ended holding tasks; they are lost", "tasks", n)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -518,7 +529,22 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 	}
 	var ch *child
 	var up *jsonrpc.Request
-	for attempt := 0; ; attempt++ {
+	if isTaskMethod(req.Method) {
+		// A task lives in the child that created it: forward there.
+		held := p.tasks.lookup(taskIDParam(req.Params))
+		if held == nil {
+			return taskNotFound(req.ID), nil
+		}
+		var err error
+		if up, err = held.register(cl, req); err != nil {
+			if errors.Is(err, errChildGone) {
+				return taskNotFound(req.ID), nil
+			}
+			return unavailable(req.ID, "MCP server unavailable: "+err.Error()), nil
+		}
+		ch = held
+	}
+	for attempt := 0; up == nil; attempt++ {
 		var err error
 		ch, err = p.pick(ctx, cl.logging)
 		if err != nil {
@@ -556,6 +582,7 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 			if req.Method == "tools/list" && r.Error == nil {
 				p.params.learn(r.Result)
 			}
+			p.learnTask(req.Method, ch, r)
 			return r, nil
 		case <-ctx.Done():
 			if ch.forget(cl) {
