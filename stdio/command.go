@@ -103,6 +103,13 @@ type Command struct {
 	// MaxInFlight bounds the RoundTrip requests outstanding on one pool
 	// child; zero means DefaultMaxInFlight.
 	MaxInFlight int
+	// PoolDialer, if set, starts the pool's children and the era probe's
+	// instead of [Command.Dial]. It must start them through this Command's Dial: it is
+	// the hook through which a program counts and caps the pool's children
+	// with the per-session ones (asyncmcp's --max-children and metrics).
+	// When it refuses, the pool retries with a growing delay, and requests
+	// finding no child get an error naming the refusal.
+	PoolDialer bridge.Dialer
 
 	modern modernState // era verdict and pool of shared children (era.go, pool.go)
 

@@ -168,6 +168,8 @@ type ModernStatus struct {
 	Started int64 `json:"children_started"`
 	// Listens is the number of subscriptions/listen streams open.
 	Listens int `json:"listens"`
+	// Tasks is the number of task ids routed to their child.
+	Tasks int `json:"tasks,omitempty"`
 	// Cancelled counts the notifications/cancelled sent to children for
 	// requests whose caller gave up.
 	Cancelled int64 `json:"cancelled"`
@@ -180,6 +182,11 @@ type ModernStatus struct {
 type PoolChild struct {
 	PID      int `json:"pid"`
 	InFlight int `json:"in_flight"`
+	// RSSBytes is left for the caller to fill (this package does not
+	// measure memory; asyncmcp's /status does, on Linux).
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// Tasks counts the tasks this child holds, as far as the pool knows.
+	Tasks int `json:"tasks,omitempty"`
 }
 
 // ModernStatus reports the era verdict and the pool's state.
@@ -195,10 +202,15 @@ func (c *Command) ModernStatus() ModernStatus {
 	s.Started = p.started.Load()
 	s.Cancelled = p.cancelled.Load()
 	s.LateAnswers = p.late.Load()
+	held := p.tasks.perChild()
+	s.Tasks = 0
+	for _, n := range held {
+		s.Tasks += n
+	}
 	p.mu.Lock()
 	for _, ch := range p.children {
 		ch.mu.Lock()
-		s.Children = append(s.Children, PoolChild{PID: ch.pid, InFlight: len(ch.calls)})
+		s.Children = append(s.Children, PoolChild{PID: ch.pid, InFlight: len(ch.calls), Tasks: held[ch]})
 		ch.mu.Unlock()
 	}
 	p.mu.Unlock()
@@ -255,7 +267,8 @@ type pool struct {
 	children   []*child
 	changed    chan struct{} // closed and replaced when a child becomes ready
 	stopped    bool
-	quickFails int // consecutive children that died young or did not start
+	quickFails int   // consecutive children that died young or did not start
+	dialErr    error // why the last child could not be started, until one is
 
 	hub    hub
 	params toolParams // x-mcp-header bindings of the child's tools
@@ -351,14 +364,20 @@ func (p *pool) supervise(slot int) {
 		if ctx.Err() != nil {
 			return
 		}
-		conn, err := p.c.Dial(ctx)
+		conn, err := p.c.dialShared(ctx)
 		if err != nil {
 			delay = nextDelay(delay)
+			p.mu.Lock()
+			p.dialErr = err
+			p.mu.Unlock()
 			p.log.Warn("could not start an MCP server process for the pool", "slot", slot, "err", err, "retry_in", delay)
 			continue
 		}
 		ch := newChild(p, conn)
 		p.started.Add(1)
+		p.mu.Lock()
+		p.dialErr = nil
+		p.mu.Unlock()
 		if !p.add(ch) {
 			conn.Close()
 			return
@@ -384,6 +403,15 @@ func (p *pool) supervise(slot int) {
 		}
 		ch.log.Warn("pool child ended; replacing it", "slot", slot, "retry_in", delay)
 	}
+}
+
+// dialShared starts a child that serves no one session: a pool child or
+// the era probe.
+func (c *Command) dialShared(ctx context.Context) (mcp.Connection, error) {
+	if c.PoolDialer != nil {
+		return c.PoolDialer.Dial(ctx)
+	}
+	return c.Dial(ctx)
 }
 
 func nextDelay(d time.Duration) time.Duration {
@@ -504,6 +532,12 @@ func (p *pool) pick(ctx context.Context, logging bool) (*child, error) {
 		case <-p.done:
 			return nil, errPoolStopped
 		case <-timeout:
+			p.mu.Lock()
+			derr := p.dialErr
+			p.mu.Unlock()
+			if derr != nil {
+				return nil, fmt.Errorf("no MCP server process running after %s: %w", p.c.probeTimeout(), derr)
+			}
 			return nil, fmt.Errorf("no MCP server process running after %s (they keep failing; see the log)", p.c.probeTimeout())
 		}
 	}

@@ -126,10 +126,18 @@ func (t *taskRoutes) childDown(ch *child) int {
 	return n
 }
 
-func (t *taskRoutes) len() int {
+// perChild counts the live routes of each child.
+func (t *taskRoutes) perChild() map[*child]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.routes)
+	now := time.Now()
+	out := map[*child]int{}
+	for _, r := range t.routes {
+		if now.Before(r.expires) {
+			out[r.ch]++
+		}
+	}
+	return out
 }
 
 // taskIDParam returns params.taskId, or "".
