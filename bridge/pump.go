@@ -72,9 +72,14 @@ func Serve(ctx context.Context, l Listener, d Dialer, opts *Options) error {
 // DialAndPump dials a back connection for the front connection and pumps
 // messages between them until either side ends. If the dial fails, every
 // request the client sends gets a JSON-RPC error naming the failure, until the
-// client closes the session or ctx is done.
+// client closes the session or ctx is done. A front with a method
+// ClientIdentity() string (a queue session) names its client for the back
+// with [WithClient], unless ctx names one already.
 func DialAndPump(ctx context.Context, front mcp.Connection, d Dialer, opts *Options) error {
 	log := opts.logger().With("session", front.SessionID())
+	if ci, ok := front.(interface{ ClientIdentity() string }); ok && ClientFrom(ctx) == "" {
+		ctx = WithClient(ctx, ci.ClientIdentity())
+	}
 	back, err := d.Dial(ctx)
 	if err != nil {
 		log.Error("cannot open back connection", "err", err)

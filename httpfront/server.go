@@ -22,12 +22,14 @@ package httpfront
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -644,4 +646,22 @@ func truncate(b []byte, n int) string {
 		return string(b[:n]) + "…"
 	}
 	return string(b)
+}
+
+// clientContext returns r's context naming the client for the back
+// ([bridge.WithClient]): a digest of the bearer token, if any, with the
+// remote IP address. The address is part of it because one token may be
+// shared by many clients (Options.AuthToken). A back uses it to keep one
+// client's crashes from locking the others out.
+func clientContext(r *http.Request) context.Context {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	id := "ip:" + ip
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		sum := sha256.Sum256([]byte(auth))
+		id = "token:" + hex.EncodeToString(sum[:8]) + "@" + ip
+	}
+	return bridge.WithClient(r.Context(), id)
 }

@@ -20,7 +20,7 @@ func (ep *endpoint) serveSSE(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 		return
 	}
-	sess, status, err := ep.start(withOwner(r.Context(), r), ep.dialer, true, "2024-11-05", true)
+	sess, status, err := ep.start(withOwner(clientContext(r), r), ep.dialer, true, "2024-11-05", true)
 	if err != nil {
 		ep.srv.log.Error("cannot start SSE session", "err", err)
 		httpError(w, status, err.Error())

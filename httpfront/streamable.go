@@ -133,7 +133,7 @@ func (ep *endpoint) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 		var status int
 		var err error
-		sess, status, err = ep.start(withOwner(r.Context(), r), ep.dialer, false, version, true)
+		sess, status, err = ep.start(withOwner(clientContext(r), r), ep.dialer, false, version, true)
 		if err != nil {
 			log.Error("cannot start session", "err", err)
 			rpcError(w, status, req.ID, -32000, err.Error())
@@ -302,7 +302,7 @@ func (ep *endpoint) serveStatelessPost(w http.ResponseWriter, r *http.Request, m
 	if req.Method != "initialize" {
 		dialer = handshakeDialer{ep.dialer, version}
 	}
-	sess, status, err := ep.start(withOwner(r.Context(), r), dialer, false, version, false)
+	sess, status, err := ep.start(withOwner(clientContext(r), r), dialer, false, version, false)
 	if err != nil {
 		ep.srv.log.Error("stateless: cannot open back connection", "err", err)
 		rpcError(w, status, req.ID, -32000, err.Error())

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"io"
 	"log/slog"
 	"os"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -55,8 +56,15 @@ const DefaultMaxLineBytes = 16 << 20
 //     receive, so the sequence is: close stdin, wait TerminateTimeout,
 //     terminate the job.
 //
-// If children keep dying soon after they start, Dial refuses new sessions for
-// a growing backoff period rather than fork a crashing server in a loop.
+// If children keep dying soon after they start, before sending anything,
+// Dial refuses new sessions for a growing backoff period rather than fork a
+// crashing server in a loop. The accounting is per client (the identity a
+// front puts in the Dial context with [bridge.WithClient]; "" is one more
+// client): a client whose own input keeps crashing the server, say at
+// initialize, is refused for a while, and the other clients still get
+// children. When crashThreshold distinct clients in a row see such deaths
+// with no child sending a message to anyone in between, the server is
+// taken to be crashing for everyone and every client is refused.
 //
 // A Command is also a [bridge.RoundTripper]: requests of the stateless
 // revision (2026-07-28) share a small pool of children instead (see
@@ -95,18 +103,43 @@ type Command struct {
 	// MaxInFlight bounds the RoundTrip requests outstanding on one pool
 	// child; zero means DefaultMaxInFlight.
 	MaxInFlight int
+	// PoolDialer, if set, starts the pool's children and the era probe's
+	// instead of [Command.Dial]. It must start them through this Command's Dial: it is
+	// the hook through which a program counts and caps the pool's children
+	// with the per-session ones (asyncmcp's --max-children and metrics).
+	// When it refuses, the pool retries with a growing delay, and requests
+	// finding no child get an error naming the refusal.
+	PoolDialer bridge.Dialer
 
 	modern modernState // era verdict and pool of shared children (era.go, pool.go)
 
-	mu          sync.Mutex
-	alive       int
-	started     int64
-	crashes     int // consecutive unexpected exits soon after start
-	lastExit    string
-	lastExitAt  time.Time
-	notBefore   time.Time
-	lastContact atomic.Int64 // unix nanos of the last message either way
+	mu         sync.Mutex
+	alive      int
+	started    int64
+	lastExit   string
+	lastExitAt time.Time
+	// streak counts the quick deaths of children that sent nothing, since
+	// the last time any child sent a message; streakClients are the
+	// distinct clients that saw them. globalTrips counts the global
+	// back-offs of the streak, notBefore ends the current one.
+	streak        int
+	streakClients map[string]struct{}
+	globalTrips   int
+	notBefore     time.Time
+	clients       map[string]*clientCrashes // per-client back-off (bounded)
+	lastContact   atomic.Int64              // unix nanos of the last message either way
 }
+
+// clientCrashes is the crash record of one client.
+type clientCrashes struct {
+	crashes   int // consecutive quick deaths of its children that sent nothing
+	notBefore time.Time
+	last      time.Time
+}
+
+// maxCrashClients bounds the per-client crash records of a Command; past
+// it, the record touched longest ago goes.
+const maxCrashClients = 4096
 
 // CommandStatus is a snapshot of a [Command]'s children.
 type CommandStatus struct {
@@ -116,9 +149,16 @@ type CommandStatus struct {
 	LastExitAt   time.Time `json:"last_exit_at,omitzero"`
 	LastActivity time.Time `json:"last_activity,omitzero"`
 	// Crashing is true while the last children died on their own soon after
-	// starting, and new sessions are being refused for a while.
-	Crashing   bool      `json:"crashing"`
+	// starting without sending anything, at least crashThreshold of them
+	// since any child last sent a message, whichever clients started them.
+	Crashing bool `json:"crashing"`
+	// RetryAfter is when the global back-off ends: every client is refused
+	// until then (the server crashes for clients of crashThreshold distinct
+	// identities).
 	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// ClientsInBackoff counts the clients being refused because their own
+	// children keep crashing.
+	ClientsInBackoff int `json:"clients_in_backoff,omitempty"`
 }
 
 // Status reports the children's state.
@@ -130,10 +170,16 @@ func (c *Command) Status() CommandStatus {
 		Started:    c.started,
 		LastExit:   c.lastExit,
 		LastExitAt: c.lastExitAt,
-		Crashing:   c.crashes >= crashThreshold,
+		Crashing:   c.streak >= crashThreshold,
 	}
-	if time.Now().Before(c.notBefore) {
+	now := time.Now()
+	if now.Before(c.notBefore) {
 		s.RetryAfter = c.notBefore
+	}
+	for _, r := range c.clients {
+		if now.Before(r.notBefore) {
+			s.ClientsInBackoff++
+		}
 	}
 	if n := c.lastContact.Load(); n != 0 {
 		s.LastActivity = time.Unix(0, n)
@@ -168,12 +214,21 @@ func (c *Command) environ() []string {
 	return append(env, c.Env...)
 }
 
-// Dial starts a child process and returns a connection to it.
+// Dial starts a child process and returns a connection to it. The client
+// named by [bridge.ClientFrom](ctx) is refused while it, or every client,
+// is in crash back-off (see [Command]).
 func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
+	client := bridge.ClientFrom(ctx)
 	c.mu.Lock()
 	if wait := time.Until(c.notBefore); wait > 0 {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%s keeps exiting right after it starts (last: %s); next start allowed in %s", c.Path, c.lastExit, wait.Round(time.Second))
+	}
+	if r := c.clients[client]; r != nil {
+		if wait := time.Until(r.notBefore); wait > 0 {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%s keeps exiting right after it starts for this client's sessions (last: %s); next start allowed in %s", c.Path, c.lastExit, wait.Round(time.Second))
+		}
 	}
 	c.mu.Unlock()
 
@@ -212,6 +267,7 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		closing:   make(chan struct{}),
 		terminate: td,
 		touch:     func() { c.lastContact.Store(time.Now().UnixNano()) },
+		firstMsg:  c.childAnswered,
 		id:        fmt.Sprintf("pid-%d", cmd.Process.Pid),
 	}
 	startedAt := time.Now()
@@ -231,7 +287,7 @@ func (c *Command) Dial(ctx context.Context) (mcp.Connection, error) {
 		err := cmd.Wait()
 		conn.exitErr = err
 		// Record the exit before anyone waiting on exited can look.
-		c.recordExit(err, conn.closed.Load(), conn.answered.Load(), startedAt, log)
+		c.recordExit(client, err, conn.closed.Load(), conn.answered.Load(), startedAt, log)
 		close(conn.exited)
 		// The session ends with its server: stop whatever the child left
 		// running in its group or job, so the pipes they hold reach end of
@@ -304,35 +360,96 @@ func (p *childPipes) closeOurEnds() {
 // child that died before sending any message counts towards the crash
 // back-off: one that answered had started fine, and its death concerns the
 // session that was using it (a client's input, such as a tool that exits,
-// must not lock every other client out).
-func (c *Command) recordExit(err error, deliberate, answered bool, startedAt time.Time, log *slog.Logger) {
+// must not lock every other client out). Such deaths count against the
+// client that started the child; against every client only when
+// crashThreshold distinct clients see them in a row (see [Command]).
+func (c *Command) recordExit(client string, err error, deliberate, answered bool, startedAt time.Time, log *slog.Logger) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.alive--
-	c.lastExitAt = time.Now()
+	now := time.Now()
+	c.lastExitAt = now
 	c.lastExit = "exit status 0"
 	if err != nil {
 		c.lastExit = err.Error()
 	}
 	if deliberate {
-		c.crashes = 0
+		delete(c.clients, client)
 		log.Info("MCP server stopped", "status", c.lastExit)
 		return
 	}
 	log.Warn("MCP server exited on its own", "status", c.lastExit)
 	if answered {
-		c.crashes = 0
+		delete(c.clients, client)
 		return
 	}
-	if time.Since(startedAt) < quickDeath {
-		c.crashes++
-	} else {
-		c.crashes = 1
+	r := c.clientRecord(client, now)
+	r.last = now
+	if now.Sub(startedAt) >= quickDeath {
+		r.crashes = 1
+		return
 	}
-	if c.crashes >= crashThreshold {
-		backoff := min(time.Second<<min(c.crashes-crashThreshold, 5), maxBackoff)
-		c.notBefore = time.Now().Add(backoff)
+	r.crashes++
+	if r.crashes >= crashThreshold {
+		r.notBefore = now.Add(backoffFor(r.crashes - crashThreshold))
+		log.Warn("MCP server keeps dying before it answers this client's sessions; refusing them for a while", "crashes", r.crashes, "retry_after", r.notBefore)
 	}
+	c.streak++
+	if c.streakClients == nil {
+		c.streakClients = map[string]struct{}{}
+	}
+	if len(c.streakClients) < crashThreshold {
+		c.streakClients[client] = struct{}{}
+	}
+	if len(c.streakClients) >= crashThreshold {
+		c.notBefore = now.Add(backoffFor(c.globalTrips))
+		c.globalTrips++
+		log.Warn("MCP server keeps dying before it answers, for several clients; refusing every session for a while", "retry_after", c.notBefore)
+	}
+}
+
+// backoffFor is the refusal period after n back-offs in a row.
+func backoffFor(n int) time.Duration {
+	return min(time.Second<<min(n, 5), maxBackoff)
+}
+
+// clientRecord returns client's crash record, making room if needed.
+func (c *Command) clientRecord(client string, now time.Time) *clientCrashes {
+	if r := c.clients[client]; r != nil {
+		return r
+	}
+	if c.clients == nil {
+		c.clients = map[string]*clientCrashes{}
+	}
+	if len(c.clients) >= maxCrashClients {
+		var oldest string
+		var at time.Time
+		for k, r := range c.clients {
+			if now.After(r.notBefore) && now.Sub(r.last) > quickDeath {
+				delete(c.clients, k)
+				continue
+			}
+			if oldest == "" || r.last.Before(at) {
+				oldest, at = k, r.last
+			}
+		}
+		if len(c.clients) >= maxCrashClients {
+			delete(c.clients, oldest)
+		}
+	}
+	r := &clientCrashes{}
+	c.clients[client] = r
+	return r
+}
+
+// childAnswered ends a crash streak: a child sent a message, so the server
+// does start for someone.
+func (c *Command) childAnswered() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.streak = 0
+	c.globalTrips = 0
+	clear(c.streakClients)
 }
 
 func (c *Command) maxLine() int {
@@ -350,6 +467,7 @@ type childConn struct {
 	lines     *lineReader
 	log       *slog.Logger
 	touch     func()
+	firstMsg  func() // called once, at the child's first message
 	terminate time.Duration
 
 	wmu       sync.Mutex
@@ -396,7 +514,9 @@ func (c *childConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			continue
 		}
 		c.touch()
-		c.answered.Store(true)
+		if !c.answered.Swap(true) && c.firstMsg != nil {
+			c.firstMsg()
+		}
 		return msg, nil
 	}
 }

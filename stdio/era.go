@@ -182,7 +182,7 @@ var modernMeta = json.RawMessage(`{"` + rpcmsg.MetaProtocolVersion + `":"` + rpc
 // the answer. The child is stopped in the background (Close waits for it).
 // The returned response is the child's answer when the verdict is legacy.
 func (c *Command) probe(ctx context.Context) (Era, *jsonrpc.Response, error) {
-	conn, err := c.Dial(ctx)
+	conn, err := c.dialShared(ctx)
 	if err != nil {
 		return EraUnknown, nil, fmt.Errorf("starting the era probe: %w", err)
 	}

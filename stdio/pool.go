@@ -46,6 +46,13 @@ const maxNoteBytes = 1 << 20
 // _meta names no protocol version gets -32602, one naming a session-based
 // version -32022: neither reaches a shared child.
 //
+// Requests of the Tasks extension (tasks/get, tasks/update, tasks/cancel)
+// go, unchanged but for their id, to the child that created the task named
+// by params.taskId: the pool learns task ids from the results passing
+// through it (resultType "task", or the 2025 shape {"task":{...}}). A task
+// the pool never saw, whose route expired, or whose child died gets -32602
+// "task not found" without reaching any child. See taskroute.go.
+//
 // subscriptions/listen is served by the pool itself: it holds one upstream
 // listen per child with the union of the callers' filters, sends each caller
 // notifications/subscriptions/acknowledged first (the subset that the
@@ -161,6 +168,8 @@ type ModernStatus struct {
 	Started int64 `json:"children_started"`
 	// Listens is the number of subscriptions/listen streams open.
 	Listens int `json:"listens"`
+	// Tasks is the number of task ids routed to their child.
+	Tasks int `json:"tasks,omitempty"`
 	// Cancelled counts the notifications/cancelled sent to children for
 	// requests whose caller gave up.
 	Cancelled int64 `json:"cancelled"`
@@ -173,6 +182,11 @@ type ModernStatus struct {
 type PoolChild struct {
 	PID      int `json:"pid"`
 	InFlight int `json:"in_flight"`
+	// RSSBytes is left for the caller to fill (this package does not
+	// measure memory; asyncmcp's /status does, on Linux).
+	RSSBytes int64 `json:"rss_bytes,omitempty"`
+	// Tasks counts the tasks this child holds, as far as the pool knows.
+	Tasks int `json:"tasks,omitempty"`
 }
 
 // ModernStatus reports the era verdict and the pool's state.
@@ -188,10 +202,15 @@ func (c *Command) ModernStatus() ModernStatus {
 	s.Started = p.started.Load()
 	s.Cancelled = p.cancelled.Load()
 	s.LateAnswers = p.late.Load()
+	held := p.tasks.perChild()
+	s.Tasks = 0
+	for _, n := range held {
+		s.Tasks += n
+	}
 	p.mu.Lock()
 	for _, ch := range p.children {
 		ch.mu.Lock()
-		s.Children = append(s.Children, PoolChild{PID: ch.pid, InFlight: len(ch.calls)})
+		s.Children = append(s.Children, PoolChild{PID: ch.pid, InFlight: len(ch.calls), Tasks: held[ch]})
 		ch.mu.Unlock()
 	}
 	p.mu.Unlock()
@@ -248,10 +267,12 @@ type pool struct {
 	children   []*child
 	changed    chan struct{} // closed and replaced when a child becomes ready
 	stopped    bool
-	quickFails int // consecutive children that died young or did not start
+	quickFails int   // consecutive children that died young or did not start
+	dialErr    error // why the last child could not be started, until one is
 
 	hub    hub
 	params toolParams // x-mcp-header bindings of the child's tools
+	tasks  taskRoutes // task id -> the child holding the task (taskroute.go)
 
 	started, cancelled, late atomic.Int64
 }
@@ -343,14 +364,20 @@ func (p *pool) supervise(slot int) {
 		if ctx.Err() != nil {
 			return
 		}
-		conn, err := p.c.Dial(ctx)
+		conn, err := p.c.dialShared(ctx)
 		if err != nil {
 			delay = nextDelay(delay)
+			p.mu.Lock()
+			p.dialErr = err
+			p.mu.Unlock()
 			p.log.Warn("could not start an MCP server process for the pool", "slot", slot, "err", err, "retry_in", delay)
 			continue
 		}
 		ch := newChild(p, conn)
 		p.started.Add(1)
+		p.mu.Lock()
+		p.dialErr = nil
+		p.mu.Unlock()
 		if !p.add(ch) {
 			conn.Close()
 			return
@@ -359,6 +386,9 @@ func (p *pool) supervise(slot int) {
 		ch.run()
 		p.remove(ch)
 		p.hub.childDown(ch)
+		if n := p.tasks.childDown(ch); n > 0 && ctx.Err() == nil {
+			ch.log.Warn("pool child ended holding tasks; they are lost", "tasks", n)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -373,6 +403,15 @@ func (p *pool) supervise(slot int) {
 		}
 		ch.log.Warn("pool child ended; replacing it", "slot", slot, "retry_in", delay)
 	}
+}
+
+// dialShared starts a child that serves no one session: a pool child or
+// the era probe.
+func (c *Command) dialShared(ctx context.Context) (mcp.Connection, error) {
+	if c.PoolDialer != nil {
+		return c.PoolDialer.Dial(ctx)
+	}
+	return c.Dial(ctx)
 }
 
 func nextDelay(d time.Duration) time.Duration {
@@ -493,6 +532,12 @@ func (p *pool) pick(ctx context.Context, logging bool) (*child, error) {
 		case <-p.done:
 			return nil, errPoolStopped
 		case <-timeout:
+			p.mu.Lock()
+			derr := p.dialErr
+			p.mu.Unlock()
+			if derr != nil {
+				return nil, fmt.Errorf("no MCP server process running after %s: %w", p.c.probeTimeout(), derr)
+			}
 			return nil, fmt.Errorf("no MCP server process running after %s (they keep failing; see the log)", p.c.probeTimeout())
 		}
 	}
@@ -518,7 +563,22 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 	}
 	var ch *child
 	var up *jsonrpc.Request
-	for attempt := 0; ; attempt++ {
+	if isTaskMethod(req.Method) {
+		// A task lives in the child that created it: forward there.
+		held := p.tasks.lookup(taskIDParam(req.Params))
+		if held == nil {
+			return taskNotFound(req.ID), nil
+		}
+		var err error
+		if up, err = held.register(cl, req); err != nil {
+			if errors.Is(err, errChildGone) {
+				return taskNotFound(req.ID), nil
+			}
+			return unavailable(req.ID, "MCP server unavailable: "+err.Error()), nil
+		}
+		ch = held
+	}
+	for attempt := 0; up == nil; attempt++ {
 		var err error
 		ch, err = p.pick(ctx, cl.logging)
 		if err != nil {
@@ -556,6 +616,7 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 			if req.Method == "tools/list" && r.Error == nil {
 				p.params.learn(r.Result)
 			}
+			p.learnTask(req.Method, ch, r)
 			return r, nil
 		case <-ctx.Done():
 			if ch.forget(cl) {

@@ -74,11 +74,23 @@ type backDialer struct {
 
 // instrument wraps d for server name; cmd is d itself when d starts a child
 // per session. The result implements bridge.RoundTripper when d does.
+//
+// The children that cmd shares between modern (2026-07-28) callers, its
+// pool and era probe, are started through the same wrapper
+// (stdio.Command.PoolDialer): they count in the asyncmcp_children_* metrics
+// and /status, and against limit. When limit is reached the pool does not
+// grow: the slot is retried with a growing delay, and a request finding no
+// pool child gets -32000 naming the --max-children limit. No child is
+// exempt (a reserved pool child would let the cap be exceeded); size
+// --max-children to sessions + --pool-size + 1 (the probe).
 func instrument(name string, d bridge.Dialer, cmd *stdio.Command, limit *childLimit) bridge.Dialer {
 	if name == "" {
 		name = "default"
 	}
 	bd := &backDialer{server: name, inner: d, cmd: cmd, limit: limit, live: map[*backConn]struct{}{}}
+	if cmd != nil && cmd.PoolDialer == nil {
+		cmd.PoolDialer = sharedDialer{bd}
+	}
 	if rt, ok := d.(bridge.RoundTripper); ok {
 		if r, ok := d.(tasks.Resumer); ok {
 			return &resumingDialer{roundTripDialer{backDialer: bd, rt: rt}, r}
@@ -88,8 +100,19 @@ func instrument(name string, d bridge.Dialer, cmd *stdio.Command, limit *childLi
 	return bd
 }
 
+// sharedDialer starts the children that a command shares between modern
+// callers (see instrument).
+type sharedDialer struct{ d *backDialer }
+
+func (s sharedDialer) Dial(ctx context.Context) (mcp.Connection, error) { return s.d.dial(ctx, true) }
+
 // Dial opens a back connection, refusing when the child cap is reached.
-func (d *backDialer) Dial(ctx context.Context) (mcp.Connection, error) {
+func (d *backDialer) Dial(ctx context.Context) (mcp.Connection, error) { return d.dial(ctx, false) }
+
+// dial opens a back connection; shared marks a child of the modern pool
+// (or the era probe), which is no session and whose requests RoundTrip
+// already counts.
+func (d *backDialer) dial(ctx context.Context, shared bool) (mcp.Connection, error) {
 	child := d.cmd != nil
 	if child && d.limit != nil {
 		if !d.limit.acquire() {
@@ -104,7 +127,10 @@ func (d *backDialer) Dial(ctx context.Context) (mcp.Connection, error) {
 		}
 		return nil, d.hidePath(err)
 	}
-	bc := &backConn{Connection: metrics.ObserveConn(d.server, c), d: d}
+	bc := &backConn{Connection: c, d: d, shared: shared}
+	if !shared {
+		bc.Connection = metrics.ObserveConn(d.server, c)
+	}
 	if child {
 		metrics.ChildrenStarted.WithLabelValues(d.server).Inc()
 		metrics.ChildrenAlive.WithLabelValues(d.server).Inc()
@@ -127,11 +153,18 @@ func (d *backDialer) hidePath(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), d.cmd.Path, filepath.Base(d.cmd.Path)))
 }
 
-// sessions reports the back connections open now.
+// sessions reports the back connections open now for sessions (shared
+// children excluded).
 func (d *backDialer) sessions() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.live)
+	n := 0
+	for c := range d.live {
+		if !c.shared {
+			n++
+		}
+	}
+	return n
 }
 
 // pids lists the process ids of the children running now, in order.
@@ -197,10 +230,15 @@ type backConn struct {
 	mcp.Connection
 	d       *backDialer
 	pid     int
+	shared  bool // a pool child or the era probe, not a session
 	closing atomic.Bool
 	exited  atomic.Bool // the child ended on its own
 	once    sync.Once
 }
+
+// Pid reports the child's process id (0 when the back is no child), as
+// the stdio connection does; the pool of a command uses it.
+func (c *backConn) Pid() int { return c.pid }
 
 func (c *backConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	msg, err := c.Connection.Read(ctx)
@@ -241,8 +279,12 @@ type childInfo struct {
 type childStatus struct {
 	Command string `json:"command"` // base name only
 	stdio.CommandStatus
-	Sessions int         `json:"sessions_open"`
+	Sessions int `json:"sessions_open"`
+	// Children are every child running now: the sessions' and the
+	// modern pool's (also listed, with their load, under Modern).
 	Children []childInfo `json:"children"`
+	// Modern is the era verdict and the pool of shared children.
+	Modern stdio.ModernStatus `json:"modern"`
 	// RSSBytes sums the resident memory of every child's process group
 	// (Linux only; omitted elsewhere).
 	RSSBytes int64 `json:"rss_bytes,omitempty"`
@@ -251,10 +293,16 @@ type childStatus struct {
 // status reports the children of a command back.
 func (d *backDialer) status() childStatus {
 	st := childStatus{Command: filepath.Base(d.cmd.Path), CommandStatus: d.cmd.Status(), Sessions: d.sessions(), Children: []childInfo{}}
+	rssOf := map[int]int64{}
 	for _, pid := range d.pids() {
 		rss, _ := groupRSS(pid)
+		rssOf[pid] = rss
 		st.Children = append(st.Children, childInfo{PID: pid, RSSBytes: rss})
 		st.RSSBytes += rss
+	}
+	st.Modern = d.cmd.ModernStatus()
+	for i, ch := range st.Modern.Children {
+		st.Modern.Children[i].RSSBytes = rssOf[ch.PID]
 	}
 	return st
 }

@@ -107,7 +107,7 @@ func (o *proxyOptions) flags() *flagSet {
 	fs.intVar(&o.maxSessions, []string{"--max-sessions"}, "N", g, "most sessions open per server, else 503 (default 1000)")
 	fs.durationVar(&o.sessionTimeout, []string{"--session-timeout"}, g, "close sessions with no attached stream this long; 0 = 30m, negative = never")
 	fs.durationVar(&o.idleClose, []string{"--idle-close"}, g, "close sooner sessions with no attached stream and no request in flight; 0 = 2m, negative = never")
-	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", g, "most child processes at once across all servers, else 503 (default 100; negative: no cap)")
+	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", g, "most child processes at once across all servers (sessions and --pool-size pools), else 503 (default 100; negative: no cap)")
 	fs.stringVar(&o.metricsPath, []string{"--metrics-path"}, "PATH", g, "serve Prometheus metrics at PATH on this listener, e.g. /metrics (default off)")
 	fs.stringVar(&o.tlsCert, []string{"--tls-cert"}, "FILE", g, "serve HTTPS with this PEM certificate (chain); needs --tls-key")
 	fs.stringVar(&o.tlsKey, []string{"--tls-key"}, "FILE", g, "PEM private key of --tls-cert")

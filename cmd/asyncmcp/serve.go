@@ -174,7 +174,7 @@ func (o *serveOptions) flags() *flagSet {
 	o.hook.register(fs, serveGroups[2])
 	o.child.register(fs, serveGroups[3])
 	fs.stringVar(&o.statusAddr, []string{"--status-addr"}, "ADDR", serveGroups[4], "serve /status (JSON health, 503 when the back is down) and /metrics (Prometheus) on ADDR, e.g. 127.0.0.1:9090 (or set ASYNCMCP_STATUS_ADDR)")
-	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", serveGroups[4], "most child processes at once, else the session's requests get an error (default 100; negative: no cap)")
+	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", serveGroups[4], "most child processes at once (sessions and the --pool-size pool), else the session's requests get an error (default 100; negative: no cap)")
 	o.log.register(fs, serveGroups[5])
 	return fs
 }

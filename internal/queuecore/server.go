@@ -421,6 +421,7 @@ func (s *Server) initialize(r received, req *jsonrpc.Request, log *slog.Logger) 
 		srv:      s,
 		id:       id,
 		clientID: d.ClientID,
+		senderID: r.senderID,
 		replyTo:  replyTo,
 		bind:     bind,
 		goPeer:   d.ReplyTo != "",
@@ -505,6 +506,7 @@ type ServerConn struct {
 	srv      *Server
 	id       string
 	clientID string
+	senderID string // SQS SenderId of the initialize, when the service gives it
 	replyTo  string
 	bind     binding
 	// goPeer: the client follows this wire format (it sent ReplyTo), so it
@@ -540,6 +542,12 @@ func (c *ServerConn) SessionID() string { return c.id }
 
 // ClientID returns the ClientId the client sent on initialize.
 func (c *ServerConn) ClientID() string { return c.clientID }
+
+// ClientIdentity names the client for accounting by the back (see
+// bridge.WithClient): its ClientId with the SQS SenderId of its initialize.
+func (c *ServerConn) ClientIdentity() string {
+	return "queue:" + c.clientID + "|" + c.senderID
+}
 
 // ReplyTo returns where the session's messages are sent.
 func (c *ServerConn) ReplyTo() string { return c.replyTo }

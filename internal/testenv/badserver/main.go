@@ -16,6 +16,11 @@
 //	badserver orphan-detached PIDFILE
 //	    the same, but the helper leaves the process group (Unix only), so
 //	    killing the group does not reach it.
+//	badserver crash-at-init
+//	    read the initialize request on its first line and exit with status
+//	    3 without answering when its params.clientInfo.name is "crash";
+//	    otherwise answer it, then answer every other request with -32601
+//	    until end of input.
 //	badserver hold
 //	    sleep for up to 10 minutes, holding whatever it inherited.
 //
@@ -39,7 +44,7 @@ const lifetime = 10 * time.Minute
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: badserver deaf|orphan|orphan-detached PIDFILE | hold")
+		fmt.Fprintln(os.Stderr, "usage: badserver deaf|init-then-deaf|orphan|orphan-detached PIDFILE | crash-at-init | hold")
 		os.Exit(2)
 	}
 	switch mode := os.Args[1]; mode {
@@ -80,6 +85,8 @@ func main() {
 		writePID(cmd.Process.Pid)
 		fmt.Fprintln(os.Stderr, "badserver: exiting, helper", cmd.Process.Pid, "holds stdout")
 		os.Exit(3)
+	case "crash-at-init":
+		crashAtInit()
 	case "hold":
 		time.Sleep(lifetime)
 	default:
@@ -105,4 +112,44 @@ func writePID(pid int) {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "badserver:", err)
 	os.Exit(1)
+}
+
+// crashAtInit is the crash-at-init mode: a server that one client's input
+// (its clientInfo.name) crashes before it answers anything.
+func crashAtInit() {
+	go func() {
+		time.Sleep(lifetime)
+		os.Exit(0)
+	}()
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 64<<10), 1<<20)
+	first := true
+	for in.Scan() {
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				ProtocolVersion string `json:"protocolVersion"`
+				ClientInfo      struct {
+					Name string `json:"name"`
+				} `json:"clientInfo"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			fail(fmt.Errorf("bad line %q: %w", in.Bytes(), err))
+		}
+		if first && req.Method == "initialize" && req.Params.ClientInfo.Name == "crash" {
+			fmt.Fprintln(os.Stderr, "badserver: crashing at initialize, as asked")
+			os.Exit(3)
+		}
+		first = false
+		switch {
+		case len(req.ID) == 0:
+		case req.Method == "initialize":
+			v, _ := json.Marshal(req.Params.ProtocolVersion)
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":%s,"capabilities":{},"serverInfo":{"name":"badserver","version":"1"}}}`+"\n", req.ID, v)
+		default:
+			fmt.Printf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"Method not found"}}`+"\n", req.ID)
+		}
+	}
 }
