@@ -26,81 +26,45 @@ import (
 // maxCachedTools bounds the tools whose header annotations are remembered.
 const maxCachedTools = 4096
 
-// paramBinding mirrors the argument at Path into header Mcp-Param-Header.
-type paramBinding struct {
-	Path   []string
-	Header string
-}
-
 // paramCache holds the x-mcp-header bindings of each tool seen.
 type paramCache struct {
 	mu    sync.Mutex
-	tools map[string][]paramBinding
+	tools map[string][]rpcmsg.ParamBinding
 }
 
-func (c *paramCache) lookup(tool string) ([]paramBinding, bool) {
+func (c *paramCache) lookup(tool string) ([]rpcmsg.ParamBinding, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.tools[tool]
 	return b, ok
 }
 
-// learn records the tools of a tools/list result.
+// learn records the tools of a tools/list result, keeping the bindings of
+// primitive (string, integer, boolean) properties.
 func (c *paramCache) learn(result json.RawMessage) {
-	var res struct {
-		Tools []struct {
-			Name        string          `json:"name"`
-			InputSchema json.RawMessage `json:"inputSchema"`
-		} `json:"tools"`
-	}
-	if json.Unmarshal(result, &res) != nil {
+	tools, ok := rpcmsg.ToolsParamBindings(result)
+	if !ok {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.tools == nil || len(c.tools)+len(res.Tools) > maxCachedTools {
-		c.tools = map[string][]paramBinding{}
+	if c.tools == nil || len(c.tools)+len(tools) > maxCachedTools {
+		c.tools = map[string][]rpcmsg.ParamBinding{}
 	}
-	for _, t := range res.Tools {
-		c.tools[t.Name] = schemaBindings(t.InputSchema, nil, nil)
-	}
-}
-
-type schemaProp struct {
-	Type       json.RawMessage       `json:"type"`
-	XMCPHeader json.RawMessage       `json:"x-mcp-header"`
-	Properties map[string]schemaProp `json:"properties"`
-}
-
-// schemaBindings walks a schema through "properties" only, collecting the
-// x-mcp-header annotations of primitive (string, integer, boolean)
-// properties.
-func schemaBindings(schema json.RawMessage, prefix []string, out []paramBinding) []paramBinding {
-	var s schemaProp
-	if json.Unmarshal(schema, &s) != nil {
-		return out
-	}
-	return propBindings(s.Properties, prefix, out)
-}
-
-func propBindings(props map[string]schemaProp, prefix []string, out []paramBinding) []paramBinding {
-	for name, p := range props {
-		path := append(append([]string(nil), prefix...), name)
-		var header, typ string
-		if json.Unmarshal(p.XMCPHeader, &header) == nil && header != "" && json.Unmarshal(p.Type, &typ) == nil &&
-			(typ == "string" || typ == "integer" || typ == "boolean") {
-			out = append(out, paramBinding{Path: path, Header: header})
+	for _, t := range tools {
+		var keep []rpcmsg.ParamBinding
+		for _, b := range t.Bindings {
+			if b.Type == "string" || b.Type == "integer" || b.Type == "boolean" {
+				keep = append(keep, b)
+			}
 		}
-		if len(p.Properties) > 0 {
-			out = propBindings(p.Properties, path, out)
-		}
+		c.tools[t.Name] = keep
 	}
-	return out
 }
 
 // setParamHeaders sets the Mcp-Param-* headers of a tools/call request from
 // its arguments: a binding whose value is absent or null gets no header.
-func setParamHeaders(h http.Header, bindings []paramBinding, params json.RawMessage) {
+func setParamHeaders(h http.Header, bindings []rpcmsg.ParamBinding, params json.RawMessage) {
 	if len(bindings) == 0 {
 		return
 	}
@@ -111,29 +75,14 @@ func setParamHeaders(h http.Header, bindings []paramBinding, params json.RawMess
 		return
 	}
 	for _, b := range bindings {
-		raw, ok := lookupPath(p.Arguments, b.Path)
+		raw, ok := rpcmsg.ArgumentAt(p.Arguments, b.Path)
 		if !ok {
 			continue
 		}
 		if v, ok := headerValue(raw); ok {
-			h.Set("Mcp-Param-"+b.Header, v)
+			h.Set(rpcmsg.ParamHeaderPrefix+b.Header, v)
 		}
 	}
-}
-
-func lookupPath(args map[string]json.RawMessage, path []string) (json.RawMessage, bool) {
-	cur, ok := args[path[0]]
-	for _, part := range path[1:] {
-		if !ok {
-			return nil, false
-		}
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(cur, &obj) != nil {
-			return nil, false
-		}
-		cur, ok = obj[part]
-	}
-	return cur, ok
 }
 
 // headerValue renders a primitive JSON value as a header value: strings

@@ -23,20 +23,14 @@ import (
 // pool checks them, with the schemas of the child's tools/list.
 
 const (
-	maxParamTools  = 10000 // tools whose bindings are kept
-	maxToolsPages  = 20    // pages of tools/list fetched on a miss
-	paramHeaderPre = "Mcp-Param-"
+	maxParamTools = 10000 // tools whose bindings are kept
+	maxToolsPages = 20    // pages of tools/list fetched on a miss
 )
-
-type paramBinding struct {
-	path   []string // argument names from the root of arguments
-	header string   // NAME of Mcp-Param-NAME
-}
 
 // toolParams caches the x-mcp-header bindings of the child's tools.
 type toolParams struct {
 	mu        sync.Mutex
-	tools     map[string][]paramBinding
+	tools     map[string][]rpcmsg.ParamBinding
 	fetching  chan struct{} // closed when the fetch under way ends
 	fetchedAt time.Time     // of the last fetch, which misses wait out
 }
@@ -47,60 +41,26 @@ const refetchAfter = 10 * time.Second
 
 // learn records the bindings of the tools in a tools/list result.
 func (tp *toolParams) learn(result json.RawMessage) {
-	var r struct {
-		Tools []struct {
-			Name        string          `json:"name"`
-			InputSchema json.RawMessage `json:"inputSchema"`
-		} `json:"tools"`
-	}
-	if json.Unmarshal(result, &r) != nil {
+	tools, ok := rpcmsg.ToolsParamBindings(result)
+	if !ok {
 		return
 	}
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	if tp.tools == nil {
-		tp.tools = map[string][]paramBinding{}
+		tp.tools = map[string][]rpcmsg.ParamBinding{}
 	}
-	for _, t := range r.Tools {
+	for _, t := range tools {
 		if _, known := tp.tools[t.Name]; !known && len(tp.tools) >= maxParamTools {
 			continue
 		}
-		tp.tools[t.Name] = schemaBindings(t.InputSchema, nil, []paramBinding{})
+		tp.tools[t.Name] = t.Bindings
 	}
-}
-
-type schemaProperty struct {
-	Header     json.RawMessage           `json:"x-mcp-header"`
-	Properties map[string]schemaProperty `json:"properties"`
-}
-
-// schemaBindings collects the x-mcp-header annotations of a schema,
-// following "properties" only.
-func schemaBindings(schema json.RawMessage, prefix []string, out []paramBinding) []paramBinding {
-	var s struct {
-		Properties map[string]schemaProperty `json:"properties"`
-	}
-	if json.Unmarshal(schema, &s) != nil {
-		return out
-	}
-	return propertyBindings(s.Properties, prefix, out)
-}
-
-func propertyBindings(props map[string]schemaProperty, prefix []string, out []paramBinding) []paramBinding {
-	for name, p := range props {
-		path := append(append([]string(nil), prefix...), name)
-		var header string
-		if json.Unmarshal(p.Header, &header) == nil && header != "" {
-			out = append(out, paramBinding{path: path, header: header})
-		}
-		out = propertyBindings(p.Properties, path, out)
-	}
-	return out
 }
 
 // bindings returns a tool's bindings, fetching tools/list through the pool
 // when the tool is not known yet.
-func (p *pool) bindings(ctx context.Context, tool string) ([]paramBinding, bool) {
+func (p *pool) bindings(ctx context.Context, tool string) ([]rpcmsg.ParamBinding, bool) {
 	tp := &p.params
 	for attempt := 0; ; attempt++ {
 		tp.mu.Lock()
@@ -185,18 +145,18 @@ func (p *pool) checkParamHeaders(ctx context.Context, req *jsonrpc.Request, h ht
 	return nil
 }
 
-func checkParam(h http.Header, b paramBinding, args map[string]json.RawMessage) string {
-	name := paramHeaderPre + b.header
+func checkParam(h http.Header, b rpcmsg.ParamBinding, args map[string]json.RawMessage) string {
+	name := rpcmsg.ParamHeaderPrefix + b.Header
 	hv := strings.TrimSpace(h.Get(name))
-	raw, found := lookupArg(args, b.path)
+	raw, found := rpcmsg.ArgumentAt(args, b.Path)
 	if !found || string(raw) == "null" {
 		if hv != "" {
-			return fmt.Sprintf("%s is set but argument %q is absent", name, strings.Join(b.path, "."))
+			return fmt.Sprintf("%s is set but argument %q is absent", name, strings.Join(b.Path, "."))
 		}
 		return ""
 	}
 	if hv == "" {
-		return fmt.Sprintf("missing %s header for argument %q", name, strings.Join(b.path, "."))
+		return fmt.Sprintf("missing %s header for argument %q", name, strings.Join(b.Path, "."))
 	}
 	decoded, ok := rpcmsg.DecodeHeaderValue(hv)
 	if !ok {
@@ -204,7 +164,7 @@ func checkParam(h http.Header, b paramBinding, args map[string]json.RawMessage) 
 	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
-		return fmt.Sprintf("argument %q is not valid JSON", strings.Join(b.path, "."))
+		return fmt.Sprintf("argument %q is not valid JSON", strings.Join(b.Path, "."))
 	}
 	switch v := v.(type) {
 	case string:
@@ -220,25 +180,7 @@ func checkParam(h http.Header, b paramBinding, args map[string]json.RawMessage) 
 			return ""
 		}
 	default:
-		return fmt.Sprintf("%s is set but argument %q is not a string, number or boolean", name, strings.Join(b.path, "."))
+		return fmt.Sprintf("%s is set but argument %q is not a string, number or boolean", name, strings.Join(b.Path, "."))
 	}
-	return fmt.Sprintf("%s does not match argument %q", name, strings.Join(b.path, "."))
-}
-
-func lookupArg(args map[string]json.RawMessage, path []string) (json.RawMessage, bool) {
-	cur := args
-	for i, k := range path {
-		raw, ok := cur[k]
-		if !ok {
-			return nil, false
-		}
-		if i == len(path)-1 {
-			return raw, true
-		}
-		cur = nil
-		if json.Unmarshal(raw, &cur) != nil || cur == nil {
-			return nil, false
-		}
-	}
-	return nil, false
+	return fmt.Sprintf("%s does not match argument %q", name, strings.Join(b.Path, "."))
 }
