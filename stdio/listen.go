@@ -115,17 +115,12 @@ func (h *hub) listen(ctx context.Context, req *jsonrpc.Request, notify func(*jso
 
 	ackTimer := time.NewTimer(h.p.c.probeTimeout())
 	defer ackTimer.Stop()
-	deliver := func() {
-		for _, n := range cl.notes.drain() {
-			notify(n)
-		}
-	}
 	for {
 		select {
 		case <-cl.notes.signal:
-			deliver()
+			cl.notes.each(notify)
 		case r := <-cl.end:
-			deliver()
+			cl.notes.each(notify)
 			return r, nil
 		case <-ctx.Done():
 			h.remove(cl)

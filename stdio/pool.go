@@ -602,17 +602,12 @@ func (p *pool) roundTrip(ctx context.Context, req *jsonrpc.Request, notify func(
 		ch.forget(cl)
 		return unavailable(req.ID, "MCP server unavailable: it is not reading its input; too much is waiting to be written to it"), nil
 	}
-	deliver := func() {
-		for _, n := range cl.notes.drain() {
-			notify(n)
-		}
-	}
 	for {
 		select {
 		case <-cl.notes.signal:
-			deliver()
+			cl.notes.each(notify)
 		case r := <-cl.resp:
-			deliver()
+			cl.notes.each(notify)
 			if req.Method == "tools/list" && r.Error == nil {
 				p.params.learn(r.Result)
 			}
@@ -1001,6 +996,13 @@ func (q *fifo[T]) wake() {
 func (q *fifo[T]) drain() []T {
 	items, _ := q.drainClosed()
 	return items
+}
+
+// each drains the queue, passing every item to fn in order.
+func (q *fifo[T]) each(fn func(T)) {
+	for _, v := range q.drain() {
+		fn(v)
+	}
 }
 
 func (q *fifo[T]) drainClosed() ([]T, bool) {
