@@ -163,7 +163,7 @@ func (h *hub) closeAll() {
 	defer h.mu.Unlock()
 	h.closed = true
 	for cl := range h.clients {
-		cl.end <- listenResult(cl)
+		cl.end <- rpcmsg.ListenComplete(cl.id)
 		delete(h.clients, cl)
 	}
 	for _, ul := range h.byKey {
@@ -371,17 +371,8 @@ func (h *hub) ackClientLocked(cl *clientListen, honored subFilter) {
 	cl.notes.push(&jsonrpc.Request{Method: "notifications/subscriptions/acknowledged", Params: params}, len(params))
 	if honored.empty() {
 		delete(h.clients, cl)
-		cl.end <- listenResult(cl)
+		cl.end <- rpcmsg.ListenComplete(cl.id)
 	}
-}
-
-// listenResult is the graceful end of a caller's listen.
-func listenResult(cl *clientListen) *jsonrpc.Response {
-	result, _ := json.Marshal(map[string]any{
-		"resultType": "complete",
-		"_meta":      map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: cl.idRaw},
-	})
-	return &jsonrpc.Response{ID: cl.id, Result: result}
 }
 
 // response handles a child's answer to an upstream listen; false if upID is

@@ -299,7 +299,7 @@ func (m *modernServer) run(ctx context.Context, c *modernCall, req *jsonrpc.Requ
 	case err == nil && resp != nil:
 		resp.ID = c.id
 	case errors.Is(cause, errListenTimeout):
-		resp = listenResult(c.id)
+		resp = rpcmsg.ListenComplete(c.id)
 	case errors.Is(cause, errClientCancel):
 		m.finish(c, nil)
 		return
@@ -322,13 +322,6 @@ func (m *modernServer) run(ctx context.Context, c *modernCall, req *jsonrpc.Requ
 	}
 	m.finish(c, final)
 	deliver(dctx, resp)
-}
-
-// listenResult is the graceful end of a listen stream.
-func listenResult(id jsonrpc.ID) *jsonrpc.Response {
-	sub, _ := json.Marshal(id.Raw())
-	res, _ := json.Marshal(map[string]any{"resultType": "complete", "_meta": map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: sub}})
-	return &jsonrpc.Response{ID: id, Result: res}
 }
 
 // finish ends a call and caches its final message (nil: cancelled).

@@ -294,7 +294,7 @@ func (m *modernServer) run(ctx context.Context, c *modernCall, req *jsonrpc.Requ
 		resp.ID = c.id
 	case errors.Is(cause, errListenTimeout):
 		c.log.Info("listen ended by the listen timeout", "listen_timeout", m.cfg.ListenTimeout)
-		resp = listenResult(c.id)
+		resp = rpcmsg.ListenComplete(c.id)
 	case errors.Is(cause, errClientCancel):
 		c.log.Info("stateless request cancelled by the client")
 		m.finish(c, nil)
@@ -354,16 +354,6 @@ func (m *modernServer) finish(c *modernCall, env *wire.Envelope) {
 	for _, h := range receipts {
 		m.s.reader.delete(h)
 	}
-}
-
-// listenResult is the graceful end of a listen stream.
-func listenResult(id jsonrpc.ID) *jsonrpc.Response {
-	sub, _ := json.Marshal(id.Raw())
-	res, _ := json.Marshal(map[string]any{
-		"resultType": "complete",
-		"_meta":      map[string]json.RawMessage{rpcmsg.MetaSubscriptionID: sub},
-	})
-	return &jsonrpc.Response{ID: id, Result: res}
 }
 
 // cancel handles notifications/cancelled of a stateless request: only a
