@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/outbox"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -265,34 +266,13 @@ func (m *modernServer) run(ctx context.Context, c *modernCall, req *jsonrpc.Requ
 			s.log.Error("webhook: delivery of a stateless reply failed", "client", c.clientID, "request_id", idString(c.id), "url", c.url, "error", err)
 		}
 	}
-	outbox := make(chan *jsonrpc.Request, modernOutboxLen)
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		for n := range outbox {
-			deliver(s.stopCtx, n)
-		}
-	}()
-	var mu sync.Mutex
-	closed := false
-	notify := func(n *jsonrpc.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		if closed {
-			return
-		}
-		select {
-		case outbox <- n:
-		default:
+	out := outbox.New(modernOutboxLen, func(n *jsonrpc.Request) { deliver(s.stopCtx, n) }, func(n *jsonrpc.Request, why string) {
+		if why == outbox.DroppedFull {
 			s.log.Warn("webhook: reply stream full; notification dropped", "request_id", idString(c.id), "method", n.Method)
 		}
-	}
-	resp, err := rt.RoundTrip(ctx, req, notify)
-	mu.Lock()
-	closed = true
-	close(outbox)
-	mu.Unlock()
-	<-sent
+	})
+	resp, err := rt.RoundTrip(ctx, req, out.Push)
+	out.Close()
 	cause := context.Cause(ctx)
 	dctx := s.stopCtx
 	switch {

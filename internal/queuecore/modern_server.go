@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/outbox"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -285,9 +286,10 @@ func (m *modernServer) run(ctx context.Context, c *modernCall, req *jsonrpc.Requ
 		ctx, stop = context.WithTimeoutCause(ctx, m.cfg.ListenTimeout, errListenTimeout)
 		defer stop()
 	}
-	out := m.newOutbox(c)
-	resp, err := m.rt.RoundTrip(ctx, req, out.push)
-	seq := out.close()
+	var seq int
+	out := m.newOutbox(c, &seq)
+	resp, err := m.rt.RoundTrip(ctx, req, out.Push)
+	out.Close()
 	cause := context.Cause(ctx)
 	switch {
 	case err == nil && resp != nil:
@@ -424,66 +426,33 @@ func (m *modernServer) close() {
 	m.wg.Wait()
 }
 
-// An outbox sends a call's notifications to its reply-to in order, from a
-// goroutine of its own, so that the RoundTripper's notify never waits for
-// the network. It holds at most modernOutboxLen notifications; more are
-// dropped with a warning.
-type outbox struct {
-	m    *modernServer
-	c    *modernCall
-	ch   chan *jsonrpc.Request
-	done chan struct{}
-	mu   sync.Mutex
-	shut bool
-	seq  int // notifications sent, owned by the goroutine until done
-}
-
-func (m *modernServer) newOutbox(c *modernCall) *outbox {
-	o := &outbox{m: m, c: c, ch: make(chan *jsonrpc.Request, modernOutboxLen), done: make(chan struct{})}
-	go o.loop()
-	return o
-}
-
-func (o *outbox) push(n *jsonrpc.Request) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.shut {
-		o.c.log.Warn("notification after the response dropped", "method", n.Method)
-		return
-	}
-	select {
-	case o.ch <- n:
-	default:
-		o.c.log.Warn("reply stream full; notification dropped", "method", n.Method, "queued", modernOutboxLen)
-	}
-}
-
-func (o *outbox) loop() {
-	defer close(o.done)
-	for n := range o.ch {
-		env, err := wire.EncodeModern(n, wire.ModernHeader{ClientID: o.c.clientID, RequestKey: o.c.reqKey, RequestID: o.c.id, Seq: o.seq + 1})
+// newOutbox returns the outbox of a call's notifications: each is sent to
+// its reply-to in order (numbered from Seq 1; *sent counts those sent,
+// owned by the outbox's goroutine until Close returns), one too large is
+// dropped, and at most modernOutboxLen wait; more are dropped with a
+// warning.
+func (m *modernServer) newOutbox(c *modernCall, sent *int) *outbox.Outbox {
+	send := func(n *jsonrpc.Request) {
+		env, err := wire.EncodeModern(n, wire.ModernHeader{ClientID: c.clientID, RequestKey: c.reqKey, RequestID: c.id, Seq: *sent + 1})
 		if err != nil {
-			o.c.log.Warn("encoding notification", "err", err)
-			continue
+			c.log.Warn("encoding notification", "err", err)
+			return
 		}
-		if size, limit := env.Size(), limitFor(o.c.replyTo, o.m.s.cfg.MaxMessageBytes); size > limit {
-			o.c.log.Warn("notification too large; dropped", "method", n.Method, "err", wire.TooLargeError(size, limit, o.c.replyTo))
-			continue
+		if size, limit := env.Size(), limitFor(c.replyTo, m.s.cfg.MaxMessageBytes); size > limit {
+			c.log.Warn("notification too large; dropped", "method", n.Method, "err", wire.TooLargeError(size, limit, c.replyTo))
+			return
 		}
-		o.seq++
-		o.m.send(o.c.replyTo, env, o.c.log)
+		*sent++
+		m.send(c.replyTo, env, c.log)
 	}
-}
-
-// close waits until every queued notification was sent and returns how many
-// were.
-func (o *outbox) close() int {
-	o.mu.Lock()
-	o.shut = true
-	close(o.ch)
-	o.mu.Unlock()
-	<-o.done
-	return o.seq
+	drop := func(n *jsonrpc.Request, why string) {
+		if why == outbox.DroppedClosed {
+			c.log.Warn("notification after the response dropped", "method", n.Method)
+			return
+		}
+		c.log.Warn("reply stream full; notification dropped", "method", n.Method, "queued", modernOutboxLen)
+	}
+	return outbox.New(modernOutboxLen, send, drop)
 }
 
 // A cachedAnswer is the final message of a finished stateless request, or
