@@ -3,7 +3,6 @@
 package tasks
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,17 +68,7 @@ func post(t *testing.T, url, method, name string, params map[string]any) (int, m
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		var last []byte
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				last = []byte(d)
-			}
-		}
-		data = last
-	}
+	data = testenv.LastEventData(resp.Header.Get("Content-Type"), data)
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatalf("%s: HTTP %d body %q: %v", method, resp.StatusCode, data, err)

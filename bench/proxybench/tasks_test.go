@@ -3,7 +3,6 @@
 package proxybench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -213,17 +212,7 @@ func (c *taskClient) post(ctx context.Context, method, name string, params map[s
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading the answer: %w", method, err)
 	}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		var last []byte
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				last = []byte(d)
-			}
-		}
-		data = last
-	}
+	data = testenv.LastEventData(resp.Header.Get("Content-Type"), data)
 	var m struct {
 		Result json.RawMessage `json:"result"`
 		Error  *struct {

@@ -3,7 +3,6 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -162,17 +161,7 @@ func e2eTaskPost(t *testing.T, url, auth, method, name string, params map[string
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		var last []byte
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				last = []byte(d)
-			}
-		}
-		data = last
-	}
+	data = testenv.LastEventData(resp.Header.Get("Content-Type"), data)
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatalf("%s: HTTP %d body %q: %v", method, resp.StatusCode, data, err)
@@ -391,17 +380,7 @@ func e2eLegacyPost(t *testing.T, url, auth, sid string, msg map[string]any) (str
 	if resp.StatusCode == http.StatusAccepted {
 		return resp.Header.Get("Mcp-Session-Id"), nil
 	}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		var last []byte
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				last = []byte(d)
-			}
-		}
-		data = last
-	}
+	data = testenv.LastEventData(resp.Header.Get("Content-Type"), data)
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatalf("HTTP %d body %q: %v", resp.StatusCode, data, err)
