@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -14,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncmcp/asyncmcp-go/bridge"
+	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
-	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -25,16 +25,7 @@ import (
 // -- <Go SDK everything-server>`. The chain needs two pieces besides the
 // queue transports: the HTTP front handing stateless requests to the back's
 // bridge.RoundTripper, and stdio.Command serving them from a pool of shared
-// children (bridge.RoundTripper). Until stdio.Command is a RoundTripper the
-// tests skip, saying why.
-
-// modernChainReady skips t unless `serve` can serve stateless requests.
-func modernChainReady(t *testing.T) {
-	t.Helper()
-	if _, ok := any(&stdio.Command{}).(bridge.RoundTripper); !ok {
-		t.Skip("needs stdio.Command to implement bridge.RoundTripper (the modern child pool), so that `serve` answers stateless requests")
-	}
-}
+// children (bridge.RoundTripper).
 
 // modernRequiredScenarios is how many server scenarios conformance
 // 0.2.0-alpha.12 requires for 2026-07-28.
@@ -110,7 +101,6 @@ func runConformanceNext(t *testing.T, url string) {
 // --transport KIND` → the Go SDK everything-server, for sqs, sns-sqs,
 // webhook and hybrid.
 func TestConformanceModernAsyncChains(t *testing.T) {
-	modernChainReady(t)
 	e2eNode(t)
 	fq := testenv.StartFauxqs(t)
 	server := testenv.GoEverythingServer(t)
@@ -138,7 +128,6 @@ func TestConformanceModernAsyncChains(t *testing.T) {
 // options negotiates 2026-07-28 (no fallback), and both serve processes
 // answer its calls.
 func TestModernServeScaleOut(t *testing.T) {
-	modernChainReady(t)
 	fq := testenv.StartFauxqs(t)
 	server := testenv.GoEverythingServer(t)
 	env := fq.Env()
@@ -189,7 +178,6 @@ func TestModernServeScaleOut(t *testing.T) {
 // children) mid-call: the other runs the call after the visibility timeout,
 // and exactly one answer reaches the client.
 func TestModernServeKilledMidCall(t *testing.T) {
-	modernChainReady(t)
 	fq := testenv.StartFauxqs(t)
 	echo := testenv.EchoServer(t)
 	env := fq.Env()
@@ -253,30 +241,35 @@ func TestModernServeKilledMidCall(t *testing.T) {
 	px.Stop(t)
 }
 
-// TestModernProbingClientThroughSQS: a Go SDK v1.8.0 client with default
-// options (it probes server/discover first) through `proxy --backend sqs` →
-// `serve --transport sqs -- <Go SDK everything-server>` negotiates
-// 2026-07-28 when serve can serve stateless requests, and otherwise falls
-// back cleanly to a 2025-11-25 session (serve answers the probe -32022,
-// naming the session-based versions); tools work either way.
-func TestModernProbingClientThroughSQS(t *testing.T) {
-	_, modern := any(&stdio.Command{}).(bridge.RoundTripper)
-	want := "2025-11-25"
-	if modern {
-		want = "2026-07-28"
+// TestModernGoClientThroughQueueChains: a Go SDK v1.8.0 client with default
+// options (it probes server/discover first) through `proxy --backend KIND`
+// → `serve --transport KIND -- <Go SDK everything-server>` negotiates
+// 2026-07-28 with no fallback and no warning logged, and calls a tool, for
+// sqs, sns-sqs and webhook.
+func TestModernGoClientThroughQueueChains(t *testing.T) {
+	fq := testenv.StartFauxqs(t)
+	server := testenv.GoEverythingServer(t)
+	for _, kind := range []string{"sqs", "sns-sqs", "webhook"} {
+		t.Run(kind, func(t *testing.T) {
+			c := startAsyncChain(t, fq, kind, server)
+			logs := &e2eWarnings{}
+			cl := mcp.NewClient(&mcp.Implementation{Name: "probe", Version: "0"}, &mcp.ClientOptions{Logger: slog.New(logs)})
+			cs, err := cl.Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: c.proxy.Base + "/mcp"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if v := cs.InitializeResult().ProtocolVersion; v != rpcmsg.ModernVersion {
+				t.Errorf("negotiated %q, want %q", v, rpcmsg.ModernVersion)
+			}
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "test_simple_text"})
+			if err != nil || len(res.Content) == 0 {
+				t.Fatalf("tools/call: %v %v", err, res)
+			}
+			if w := logs.all(); len(w) != 0 {
+				t.Errorf("the client logged warnings: %q", w)
+			}
+			c.proxy.Stop(t)
+		})
 	}
-	c := startAsyncChain(t, testenv.StartFauxqs(t), "sqs", testenv.GoEverythingServer(t))
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "probe", Version: "0"}, nil).Connect(t.Context(), &mcp.StreamableClientTransport{Endpoint: c.proxy.Base + "/mcp"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	if v := cs.InitializeResult().ProtocolVersion; v != want {
-		t.Errorf("negotiated %q, want %q", v, want)
-	}
-	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "test_simple_text"})
-	if err != nil || len(res.Content) == 0 {
-		t.Fatalf("tools/call: %v %v", err, res)
-	}
-	c.proxy.Stop(t)
 }

@@ -9,11 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
-	"github.com/asyncmcp/asyncmcp-go/sqs"
-	"github.com/asyncmcp/asyncmcp-go/stdio"
-	"github.com/asyncmcp/asyncmcp-go/tasks"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -31,7 +27,6 @@ import (
 // the SNS+SQS back, whose answers are published to the response topic; and
 // when the answer reaches the response queue while no proxy runs.
 func TestTaskSurvivesProxyKill(t *testing.T) {
-	queueChainResumes(t)
 	fq := testenv.StartFauxqs(t)
 	for _, tc := range []struct {
 		kind                string
@@ -136,19 +131,6 @@ func waitRuns(t *testing.T, path string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the tool did not start %d times within a minute", n)
-}
-
-// queueChainResumes skips t unless the SQS chain serves 2026-07-28 requests
-// (stdio.Command and the queue client are bridge.RoundTrippers) and the
-// queue client can re-attach to a call after a restart (tasks.Resumer).
-func queueChainResumes(t *testing.T) {
-	t.Helper()
-	if _, ok := any(&stdio.Command{}).(bridge.RoundTripper); !ok {
-		t.Skip("needs stdio.Command to implement bridge.RoundTripper, so that `serve` answers stateless requests")
-	}
-	if _, ok := any((*sqs.Client)(nil)).(tasks.Resumer); !ok {
-		t.Skip("needs the SQS client to serve stateless requests and implement tasks.Resumer")
-	}
 }
 
 // waitQueued waits until a message waits on queueURL, for at most a minute.

@@ -17,10 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/rpcmsg"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
-	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/asyncmcp/asyncmcp-go/tasks"
 )
 
@@ -74,14 +72,10 @@ var e2eTaskTargets = []struct {
 		return e2eStartProxy(t, append(e2eTaskFlags(t.TempDir()), "--named-server-config", cfg)...).Base + "/servers/fx/mcp"
 	}},
 	{"stdio child", func(t *testing.T) string {
-		if _, ok := any(&stdio.Command{}).(bridge.RoundTripper); !ok {
-			t.Skip("stdio.Command is not a bridge.RoundTripper yet: `proxy -- CMD` does not serve 2026-07-28 requests, so it gets no tasks")
-		}
 		args := append(e2eTaskFlags(t.TempDir()), "--", testenv.BuildPackage(t, "./tasks/testdata/fixture"), "-stdio")
 		return e2eStartProxy(t, args...).Base + "/mcp"
 	}},
 	{"sqs chain", func(t *testing.T) string {
-		queueChainResumes(t)
 		fq := testenv.StartFauxqs(t)
 		env := fq.Env()
 		reqQ := fq.CreateQueue(t, "tasks-conf-req", nil)
