@@ -3,9 +3,15 @@
 package main_test
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +22,9 @@ import (
 )
 
 // A task whose call waits on a queue back survives a proxy killed with
-// SIGKILL: a slow tool through `proxy --backend sqs --tasks` → fauxqs →
-// `serve --transport sqs -- <fixture>`; the client creates the task, the
+// SIGKILL: a 30-second tool through `proxy --backend sqs --tasks` → fauxqs →
+// `serve --transport sqs -- <fixture>`; the client creates the task and
+// closes its connection (the test checks none is left open), the
 // proxy is killed while the tool runs and started again on the same
 // --state-dir and response queue, and tasks/get through the new process
 // returns the completed result, from the answer that arrived on the
@@ -25,7 +32,8 @@ import (
 // logs each start to a file). The same holds for a graceful stop (SIGTERM):
 // the proxy then leaves the call running at the server (no cancel); and for
 // the SNS+SQS back, whose answers are published to the response topic; and
-// when the answer reaches the response queue while no proxy runs.
+// when the answer reaches the response queue while no proxy runs (these
+// use a 6-second tool, to keep the run short).
 func TestTaskSurvivesProxyKill(t *testing.T) {
 	fq := testenv.StartFauxqs(t)
 	for _, tc := range []struct {
@@ -74,7 +82,17 @@ func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, gracef
 		"--tasks", "slow_compute", "--state-dir", t.TempDir(), "--log-level", "debug")
 	px := asyncProxy(t, env, proxyArgs...)
 	const auth = "Bearer kill-test"
-	id := e2eCreateTask(t, px.Base+"/mcp", auth, 6, "survivor")
+	seconds := 6
+	if kind == "sqs" && !graceful && !whileDown {
+		seconds = 30 // the issue's proof: a 30-second tool, the proxy killed
+	}
+	// The client has its own transport, so that its connection is closed
+	// before the proxy goes away, not reset by the kill.
+	conns := &connCounter{}
+	client := &http.Client{Transport: &http.Transport{DialContext: conns.dial}}
+	id := e2eCreateTaskWith(t, client, px.Base+"/mcp", auth, float64(seconds), "survivor")
+	client.CloseIdleConnections()
+	conns.waitClosed(t)
 	waitRuns(t, runs, 1)
 
 	if graceful {
@@ -100,7 +118,7 @@ func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, gracef
 		t.Fatalf("task after the restart: %v\nproxy log:\n%s", got, px2.p.Log())
 	}
 	content, _ := res["result"].(map[string]any)["content"].([]any)
-	if len(content) != 1 || content[0].(map[string]any)["text"] != "slow_compute survivor done after 6s" {
+	if want := fmt.Sprintf("slow_compute survivor done after %ds", seconds); len(content) != 1 || content[0].(map[string]any)["text"] != want {
 		t.Errorf("result after the restart: %v", res["result"])
 	}
 	if !strings.Contains(px2.p.Log(), "re-attached") {
@@ -110,6 +128,42 @@ func taskSurvivesProxyStop(t *testing.T, fq *testenv.Fauxqs, kind string, gracef
 		t.Errorf("the tool ran %d times, want once", n)
 	}
 	px2.Stop(t)
+}
+
+// A connCounter dials TCP connections and counts those still open.
+type connCounter struct{ open atomic.Int64 }
+
+func (c *connCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c.open.Add(1)
+	return &countedConn{Conn: conn, c: c}, nil
+}
+
+// waitClosed waits until every connection dialed is closed, for at most a
+// minute.
+func (c *connCounter) waitClosed(t *testing.T) {
+	t.Helper()
+	for range 3000 {
+		if c.open.Load() == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%d client connections still open", c.open.Load())
+}
+
+type countedConn struct {
+	net.Conn
+	c    *connCounter
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.c.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 func countRuns(t *testing.T, path string) int {

@@ -132,6 +132,12 @@ var e2eTaskSeq atomic.Int64
 // SSE stream).
 func e2eTaskPost(t *testing.T, url, auth, method, name string, params map[string]any) (int, map[string]any) {
 	t.Helper()
+	return e2eTaskPostWith(t, http.DefaultClient, url, auth, method, name, params)
+}
+
+// e2eTaskPostWith is e2eTaskPost through client.
+func e2eTaskPostWith(t *testing.T, client *http.Client, url, auth, method, name string, params map[string]any) (int, map[string]any) {
+	t.Helper()
 	params["_meta"] = map[string]any{
 		rpcmsg.MetaProtocolVersion:    rpcmsg.ModernVersion,
 		rpcmsg.MetaClientCapabilities: map[string]any{"extensions": map[string]any{tasks.ExtensionID: map[string]any{}}},
@@ -149,7 +155,7 @@ func e2eTaskPost(t *testing.T, url, auth, method, name string, params map[string
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s: %v", method, err)
 	}
@@ -181,7 +187,13 @@ func e2eTaskGet(t *testing.T, url, auth, id string) map[string]any {
 // e2eCreateTask calls slow_compute and returns the task id.
 func e2eCreateTask(t *testing.T, url, auth string, seconds float64, label string) string {
 	t.Helper()
-	status, got := e2eTaskPost(t, url, auth, "tools/call", "slow_compute", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": label}})
+	return e2eCreateTaskWith(t, http.DefaultClient, url, auth, seconds, label)
+}
+
+// e2eCreateTaskWith is e2eCreateTask through client.
+func e2eCreateTaskWith(t *testing.T, client *http.Client, url, auth string, seconds float64, label string) string {
+	t.Helper()
+	status, got := e2eTaskPostWith(t, client, url, auth, "tools/call", "slow_compute", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": seconds, "label": label}})
 	res, _ := got["result"].(map[string]any)
 	id, _ := res["taskId"].(string)
 	if status != http.StatusOK || res["resultType"] != "task" || id == "" {
