@@ -28,6 +28,11 @@ const relatedTaskKey = "io.modelcontextprotocol/related-task"
 // legacyListPage is the page size of tasks/list.
 const legacyListPage = 100
 
+// legacyCallsTracked bounds the front's calls in flight at the back that a
+// session keeps track of; past it the session no longer ties the back's
+// input requests to a task (see [legacySession.inputFor]).
+const legacyCallsTracked = 4096
+
 // legacyInjected bounds the answers the proxy itself holds for the client,
 // not yet read by the front.
 const legacyInjected = 64
@@ -62,6 +67,8 @@ func (t *Tasks) session(ctx context.Context, back mcp.Connection) mcp.Connection
 		done:    make(chan struct{}),
 		patch:   map[jsonrpc.ID]string{},
 		pending: map[jsonrpc.ID]string{},
+		calls:   map[jsonrpc.ID]struct{}{},
+		inputs:  map[jsonrpc.ID]string{},
 	}
 	go s.readBack()
 	return s
@@ -81,10 +88,13 @@ type legacySession struct {
 	once    sync.Once
 
 	mu          sync.Mutex
-	clientTasks bool                  // the client declared capabilities.tasks
-	native      bool                  // the server declared capabilities.tasks itself
-	patch       map[jsonrpc.ID]string // ids of initialize and tools/list requests, whose results get patched
-	pending     map[jsonrpc.ID]string // back id of a task's call -> task id
+	clientTasks bool                    // the client declared capabilities.tasks
+	native      bool                    // the server declared capabilities.tasks itself
+	patch       map[jsonrpc.ID]string   // ids of initialize and tools/list requests, whose results get patched
+	pending     map[jsonrpc.ID]string   // back id of a task's call -> task id
+	calls       map[jsonrpc.ID]struct{} // the front's other calls the back has not answered yet
+	untracked   bool                    // calls overflowed legacyCallsTracked: input requests are not tied to tasks
+	inputs      map[jsonrpc.ID]string   // id of a back's input request the client has not answered -> task id
 }
 
 func (s *legacySession) SessionID() string { return s.back.SessionID() }
@@ -119,11 +129,19 @@ func (s *legacySession) readBack() {
 			s.readErr = err
 			return
 		}
-		if resp, ok := msg.(*jsonrpc.Response); ok {
-			if s.answered(resp) {
+		switch m := msg.(type) {
+		case *jsonrpc.Response:
+			if s.answered(m) {
 				continue
 			}
-			msg = s.patched(resp)
+			s.mu.Lock()
+			delete(s.calls, m.ID)
+			s.mu.Unlock()
+			msg = s.patched(m)
+		case *jsonrpc.Request:
+			if m.IsCall() && (m.Method == "sampling/createMessage" || m.Method == "elicitation/create") {
+				msg = s.inputRequest(m)
+			}
 		}
 		select {
 		case s.in <- msg:
@@ -172,6 +190,9 @@ func (s *legacySession) inject(ctx context.Context, resp *jsonrpc.Response) erro
 func (s *legacySession) Write(ctx context.Context, msg jsonrpc.Message) error {
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok || !req.IsCall() {
+		if resp, ok := msg.(*jsonrpc.Response); ok {
+			defer s.inputAnswered(resp.ID)
+		}
 		return s.back.Write(ctx, msg)
 	}
 	s.mu.Lock()
@@ -218,7 +239,94 @@ func (s *legacySession) Write(ctx context.Context, msg jsonrpc.Message) error {
 			return s.serve(ctx, req)
 		}
 	}
+	s.mu.Lock()
+	if len(s.calls) < legacyCallsTracked {
+		s.calls[req.ID] = struct{}{}
+	} else {
+		s.untracked = true
+	}
+	s.mu.Unlock()
 	return s.back.Write(ctx, msg)
+}
+
+// inputRequest ties a back's sampling or elicitation request to the task
+// whose call asked for it, and moves that task to input_required until the
+// client answers (2025-11-25 clients answer such requests on the session,
+// as for a call without a task). A session connection does not say which
+// call a server request belongs to, so the request is tied to a task only
+// when it cannot belong to anything else: exactly one task call and no
+// other call of the front is in flight at the back. The request then goes
+// to the client with the task in _meta (io.modelcontextprotocol/related-task).
+func (s *legacySession) inputRequest(req *jsonrpc.Request) *jsonrpc.Request {
+	s.mu.Lock()
+	var taskID string
+	if len(s.pending) == 1 && len(s.calls) == 0 && !s.untracked && !s.native {
+		for _, id := range s.pending {
+			taskID = id
+		}
+		s.inputs[req.ID] = taskID
+	}
+	s.mu.Unlock()
+	if taskID == "" {
+		return req
+	}
+	err := s.t.store.Update(taskID, s.owner, func(r *Record) error {
+		if r.Status.Terminal() {
+			return errUnchanged
+		}
+		r.Status = StatusInputRequired
+		r.StatusMessage = fmt.Sprintf("The MCP server sent %s; answer it on the session.", req.Method)
+		return nil
+	})
+	switch {
+	case err == nil:
+		s.t.observe(StatusInputRequired)
+		s.t.changed(taskID)
+		s.t.log.Debug("tasks: a 2025-11-25 task waits for input", "task", taskID, "method", req.Method)
+	case !errors.Is(err, errUnchanged) && !errors.Is(err, ErrNotFound):
+		s.t.log.Error("tasks: cannot mark a task input_required", "task", taskID, "err", err)
+	}
+	params, err := object(req.Params)
+	if err != nil {
+		return req // the client answers the malformed request
+	}
+	meta, err := object(params["_meta"])
+	if err != nil {
+		meta = map[string]json.RawMessage{}
+	}
+	meta[relatedTaskKey] = mustMarshal(map[string]string{"taskId": taskID})
+	params["_meta"] = mustMarshal(meta)
+	return &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: mustMarshal(params)}
+}
+
+// inputAnswered moves a task back to working once the client answered the
+// last of the back's input requests tied to it.
+func (s *legacySession) inputAnswered(id jsonrpc.ID) {
+	s.mu.Lock()
+	taskID, ok := s.inputs[id]
+	delete(s.inputs, id)
+	waiting := false
+	for _, t := range s.inputs {
+		waiting = waiting || t == taskID
+	}
+	s.mu.Unlock()
+	if !ok || waiting {
+		return
+	}
+	err := s.t.store.Update(taskID, s.owner, func(r *Record) error {
+		if r.Status != StatusInputRequired {
+			return errUnchanged
+		}
+		r.Status, r.StatusMessage = StatusWorking, "The call is running."
+		return nil
+	})
+	switch {
+	case err == nil:
+		s.t.observe(StatusWorking)
+		s.t.changed(taskID)
+	case !errors.Is(err, errUnchanged) && !errors.Is(err, ErrNotFound):
+		s.t.log.Error("tasks: cannot mark a task working again", "task", taskID, "err", err)
+	}
 }
 
 // selects reports whether calls to tool become tasks, and whether they must.
@@ -340,6 +448,13 @@ func (s *legacySession) answered(resp *jsonrpc.Response) bool {
 
 // finishTask applies set to the task id unless it is already terminal.
 func (s *legacySession) finishTask(id string, set func(r *Record)) {
+	s.mu.Lock()
+	for in, t := range s.inputs {
+		if t == id {
+			delete(s.inputs, in)
+		}
+	}
+	s.mu.Unlock()
 	var status Status
 	err := s.t.store.Update(id, s.owner, func(r *Record) error {
 		if r.Status.Terminal() {

@@ -30,16 +30,22 @@ type rawSession struct {
 // the initialize result.
 func dialSession(t *testing.T, d bridge.Dialer, owner string, tasks bool) (*rawSession, map[string]any) {
 	t.Helper()
+	caps := map[string]any{}
+	if tasks {
+		caps["tasks"] = map[string]any{"list": map[string]any{}, "cancel": map[string]any{}}
+	}
+	return dialSessionCaps(t, d, owner, caps)
+}
+
+// dialSessionCaps is dialSession declaring the client capabilities caps.
+func dialSessionCaps(t *testing.T, d bridge.Dialer, owner string, caps map[string]any) (*rawSession, map[string]any) {
+	t.Helper()
 	conn, err := d.Dial(WithOwner(t.Context(), owner))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	s := &rawSession{t: t, conn: conn}
-	caps := map[string]any{}
-	if tasks {
-		caps["tasks"] = map[string]any{"list": map[string]any{}, "cancel": map[string]any{}}
-	}
 	init := s.result(s.call("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": caps,
 		"clientInfo": map[string]any{"name": "legacy-test", "version": "0"}}))
 	if err := conn.Write(t.Context(), &jsonrpc.Request{Method: "notifications/initialized", Params: json.RawMessage(`{}`)}); err != nil {
@@ -177,5 +183,89 @@ func TestLegacySessionEndFailsItsTasks(t *testing.T) {
 	}
 	if list := s3.result(s3.call(MethodList, map[string]any{}))["tasks"].([]any); len(list) != 0 {
 		t.Errorf("tasks/list of another owner: %v", list)
+	}
+}
+
+// A back server's sampling or elicitation request during a 2025-11-25 task
+// moves the task to input_required (tasks/get, tasks/list) while the client
+// has not answered it; the request reaches the client on the session, tied
+// to the task in _meta, the client's answer goes back to the waiting call,
+// and the task then completes with the result built from that answer. The
+// back is the Go SDK conformance everything-server (test_sampling,
+// test_elicitation), which knows nothing of tasks.
+func TestLegacyInputRequired(t *testing.T) {
+	store := openTestStore(t, t.TempDir(), StoreOptions{})
+	e := newEngine(t, nil, Options{Store: store, Tools: []string{"test_sampling", "test_elicitation"}})
+	d := e.SessionDialer(&stdio.Command{Path: testenv.GoEverythingServer(t)})
+	for _, tc := range []struct {
+		tool, method string
+		args         map[string]any
+		answer       map[string]any
+		want         string
+	}{
+		{"test_sampling", "sampling/createMessage", map[string]any{"prompt": "ping?"},
+			map[string]any{"role": "assistant", "content": map[string]any{"type": "text", "text": "pong!"}, "model": "test"},
+			"LLM response: pong!"},
+		{"test_elicitation", "elicitation/create", map[string]any{"message": "who?"},
+			map[string]any{"action": "accept", "content": map[string]any{"username": "ada"}},
+			"Elicitation result: action=accept, content=map[username:ada]"},
+	} {
+		t.Run(tc.tool, func(t *testing.T) {
+			s, _ := dialSessionCaps(t, d, "o", map[string]any{"tasks": map[string]any{"list": map[string]any{}, "cancel": map[string]any{}},
+				"sampling": map[string]any{}, "elicitation": map[string]any{"form": map[string]any{}}})
+			created := s.result(s.call("tools/call", map[string]any{"name": tc.tool, "arguments": tc.args, "task": map[string]any{}}))
+			id, _ := created["task"].(map[string]any)["taskId"].(string)
+			if id == "" {
+				t.Fatalf("CreateTaskResult: %v", created)
+			}
+			in := s.serverRequest(tc.method)
+			var p struct {
+				Meta map[string]map[string]any `json:"_meta"`
+			}
+			if err := json.Unmarshal(in.Params, &p); err != nil || p.Meta[relatedTaskKey]["taskId"] != id {
+				t.Errorf("%s params: %s, want _meta %s of task %s", tc.method, in.Params, relatedTaskKey, id)
+			}
+			if got := s.result(s.call(MethodGet, map[string]any{"taskId": id})); got["status"] != "input_required" {
+				t.Errorf("tasks/get while %s is unanswered: %v", tc.method, got)
+			}
+			list := s.result(s.call(MethodList, map[string]any{}))["tasks"].([]any)
+			found := false
+			for _, l := range list {
+				if m := l.(map[string]any); m["taskId"] == id {
+					found = m["status"] == "input_required"
+				}
+			}
+			if !found {
+				t.Errorf("tasks/list while %s is unanswered: %v", tc.method, list)
+			}
+			if err := s.conn.Write(t.Context(), &jsonrpc.Response{ID: in.ID, Result: mustMarshal(tc.answer)}); err != nil {
+				t.Fatal(err)
+			}
+			res := s.result(s.call(MethodResult, map[string]any{"taskId": id}))
+			content, _ := res["content"].([]any)
+			if len(content) != 1 || content[0].(map[string]any)["text"] != tc.want {
+				t.Errorf("tasks/result: %v, want the text %q", res, tc.want)
+			}
+			if got := s.result(s.call(MethodGet, map[string]any{"taskId": id})); got["status"] != "completed" {
+				t.Errorf("tasks/get after the answer: %v", got)
+			}
+		})
+	}
+}
+
+// serverRequest reads the session until a request method of the server
+// arrives, for at most a minute.
+func (s *rawSession) serverRequest(method string) *jsonrpc.Request {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), time.Minute)
+	defer cancel()
+	for {
+		msg, err := s.conn.Read(ctx)
+		if err != nil {
+			s.t.Fatalf("waiting for %s: %v", method, err)
+		}
+		if req, ok := msg.(*jsonrpc.Request); ok && req.Method == method {
+			return req
+		}
 	}
 }
