@@ -33,6 +33,14 @@ const legacyListPage = 100
 // input requests to a task (see [legacySession.inputFor]).
 const legacyCallsTracked = 4096
 
+// legacyNotifyWait bounds how long a task status notification waits for
+// room in the queue of the proxy's own messages.
+const legacyNotifyWait = 10 * time.Second
+
+// MethodStatusNotification is the notification of 2025-11-25 that tells a
+// session's client its task changed status; its params are the Task.
+const MethodStatusNotification = "notifications/tasks/status"
+
 // legacyInjected bounds the answers the proxy itself holds for the client,
 // not yet read by the front.
 const legacyInjected = 64
@@ -173,8 +181,34 @@ func (s *legacySession) Read(ctx context.Context) (jsonrpc.Message, error) {
 	}
 }
 
-// inject queues an answer of the proxy for the front.
-func (s *legacySession) inject(ctx context.Context, resp *jsonrpc.Response) error {
+// notifyStatus tells the client of this session that its task changed
+// status (notifications/tasks/status of 2025-11-25), when the client
+// declared capabilities.tasks. The notification waits in the bounded queue
+// of the proxy's own messages, for at most legacyNotifyWait; past that it is
+// dropped, saying so in the log (the client still sees the status in
+// tasks/get).
+func (s *legacySession) notifyStatus(rec *Record) {
+	s.mu.Lock()
+	clientTasks := s.clientTasks
+	s.mu.Unlock()
+	if rec == nil || !clientTasks {
+		return
+	}
+	select {
+	case <-s.done:
+		return // the session is gone, and its client with it
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), legacyNotifyWait)
+	defer cancel()
+	msg := &jsonrpc.Request{Method: MethodStatusNotification, Params: mustMarshal(toLegacyTask(rec))}
+	if err := s.inject(ctx, msg); err != nil {
+		s.t.log.Warn("tasks: dropped a task status notification", "task", rec.ID, "status", rec.Status, "err", err)
+	}
+}
+
+// inject queues a message of the proxy for the front.
+func (s *legacySession) inject(ctx context.Context, resp jsonrpc.Message) error {
 	select {
 	case s.inj <- resp:
 		return nil
@@ -191,7 +225,8 @@ func (s *legacySession) Write(ctx context.Context, msg jsonrpc.Message) error {
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok || !req.IsCall() {
 		if resp, ok := msg.(*jsonrpc.Response); ok {
-			defer s.inputAnswered(resp.ID)
+			// Before the answer goes on: the back may end the call at once.
+			s.inputAnswered(resp.ID)
 		}
 		return s.back.Write(ctx, msg)
 	}
@@ -270,17 +305,20 @@ func (s *legacySession) inputRequest(req *jsonrpc.Request) *jsonrpc.Request {
 	if taskID == "" {
 		return req
 	}
+	var latest *Record
 	err := s.t.store.Update(taskID, s.owner, func(r *Record) error {
 		if r.Status.Terminal() {
 			return errUnchanged
 		}
 		r.Status = StatusInputRequired
 		r.StatusMessage = fmt.Sprintf("The MCP server sent %s; answer it on the session.", req.Method)
+		latest = r
 		return nil
 	})
 	switch {
 	case err == nil:
 		s.t.observe(StatusInputRequired)
+		s.notifyStatus(latest)
 		s.t.changed(taskID)
 		s.t.log.Debug("tasks: a 2025-11-25 task waits for input", "task", taskID, "method", req.Method)
 	case !errors.Is(err, errUnchanged) && !errors.Is(err, ErrNotFound):
@@ -313,16 +351,19 @@ func (s *legacySession) inputAnswered(id jsonrpc.ID) {
 	if !ok || waiting {
 		return
 	}
+	var latest *Record
 	err := s.t.store.Update(taskID, s.owner, func(r *Record) error {
 		if r.Status != StatusInputRequired {
 			return errUnchanged
 		}
 		r.Status, r.StatusMessage = StatusWorking, "The call is running."
+		latest = r
 		return nil
 	})
 	switch {
 	case err == nil:
 		s.t.observe(StatusWorking)
+		s.notifyStatus(latest)
 		s.t.changed(taskID)
 	case !errors.Is(err, errUnchanged) && !errors.Is(err, ErrNotFound):
 		s.t.log.Error("tasks: cannot mark a task working again", "task", taskID, "err", err)
@@ -448,6 +489,7 @@ func (s *legacySession) answered(resp *jsonrpc.Response) bool {
 
 // finishTask applies set to the task id unless it is already terminal.
 func (s *legacySession) finishTask(id string, set func(r *Record)) {
+	var latest *Record
 	s.mu.Lock()
 	for in, t := range s.inputs {
 		if t == id {
@@ -462,6 +504,7 @@ func (s *legacySession) finishTask(id string, set func(r *Record)) {
 		}
 		set(r)
 		status = r.Status
+		latest = r
 		return nil
 	})
 	if errors.Is(err, ErrStoreFull) {
@@ -472,12 +515,14 @@ func (s *legacySession) finishTask(id string, set func(r *Record)) {
 			r.Status, r.StatusMessage, r.Result = StatusFailed, "The result does not fit in the task store.", nil
 			r.Error = internalError("%s", r.StatusMessage)
 			status = r.Status
+			latest = r
 			return nil
 		})
 	}
 	switch {
 	case err == nil:
 		s.t.observe(status)
+		s.notifyStatus(latest)
 		s.t.changed(id)
 	case !errors.Is(err, errUnchanged) && !errors.Is(err, ErrNotFound):
 		s.t.log.Error("tasks: cannot store the outcome of a task", "task", id, "err", err)
@@ -629,6 +674,7 @@ func (s *legacySession) cancel(req *jsonrpc.Request, rec *Record) *jsonrpc.Respo
 		return s.notFound(req, err)
 	}
 	s.t.observe(StatusCancelled)
+	s.notifyStatus(latest)
 	s.t.changed(rec.ID)
 	s.mu.Lock()
 	var backID jsonrpc.ID

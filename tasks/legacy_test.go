@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ type rawSession struct {
 	t    *testing.T
 	conn mcp.Connection
 	seq  int
+	// notes are the notifications read so far.
+	notes []*jsonrpc.Request
 }
 
 // dialSession opens a session through d (owner o) and initializes it,
@@ -72,7 +75,47 @@ func (s *rawSession) call(method string, params map[string]any) *jsonrpc.Respons
 		if resp, ok := msg.(*jsonrpc.Response); ok && resp.ID == id {
 			return resp
 		}
+		s.note(msg)
 	}
+}
+
+// note keeps msg when it is a notification.
+func (s *rawSession) note(msg jsonrpc.Message) {
+	if req, ok := msg.(*jsonrpc.Request); ok && !req.IsCall() {
+		s.notes = append(s.notes, req)
+	}
+}
+
+// statusNotes returns the statuses that notifications/tasks/status
+// reported so far for task id, in order.
+func (s *rawSession) statusNotes(id string) []string {
+	var out []string
+	for _, n := range s.notes {
+		var p struct {
+			TaskID string `json:"taskId"`
+			Status string `json:"status"`
+		}
+		if n.Method == MethodStatusNotification && json.Unmarshal(n.Params, &p) == nil && p.TaskID == id {
+			out = append(out, p.Status)
+		}
+	}
+	return out
+}
+
+// waitStatusNotes reads the session until n status notifications for task
+// id arrived, for at most ten seconds, and returns their statuses.
+func (s *rawSession) waitStatusNotes(id string, n int) []string {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), 10*time.Second)
+	defer cancel()
+	for len(s.statusNotes(id)) < n {
+		msg, err := s.conn.Read(ctx)
+		if err != nil {
+			break
+		}
+		s.note(msg)
+	}
+	return s.statusNotes(id)
 }
 
 func (s *rawSession) result(resp *jsonrpc.Response) map[string]any {
@@ -188,7 +231,8 @@ func TestLegacySessionEndFailsItsTasks(t *testing.T) {
 
 // A back server's sampling or elicitation request during a 2025-11-25 task
 // moves the task to input_required (tasks/get, tasks/list) while the client
-// has not answered it; the request reaches the client on the session, tied
+// has not answered it, and each change of status reaches the client as
+// notifications/tasks/status; the request reaches the client on the session, tied
 // to the task in _meta, the client's answer goes back to the waiting call,
 // and the task then completes with the result built from that answer. The
 // back is the Go SDK conformance everything-server (test_sampling,
@@ -249,6 +293,10 @@ func TestLegacyInputRequired(t *testing.T) {
 			if got := s.result(s.call(MethodGet, map[string]any{"taskId": id})); got["status"] != "completed" {
 				t.Errorf("tasks/get after the answer: %v", got)
 			}
+			// The client was told of each change on the session.
+			if got, want := s.waitStatusNotes(id, 3), []string{"input_required", "working", "completed"}; !slices.Equal(got, want) {
+				t.Errorf("%s for the task: %v, want %v", MethodStatusNotification, got, want)
+			}
 		})
 	}
 }
@@ -267,5 +315,6 @@ func (s *rawSession) serverRequest(method string) *jsonrpc.Request {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.Method == method {
 			return req
 		}
+		s.note(msg)
 	}
 }
