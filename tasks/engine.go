@@ -239,10 +239,13 @@ func (t *Tasks) RoundTrip(ctx context.Context, req *jsonrpc.Request, notify func
 		}
 	case "subscriptions/listen":
 		// notifications/tasks need the extension; without it the request
-		// must fail. With it, the back honours what it can (not taskIds,
-		// which it does not know), and clients poll.
-		if asksTaskNotifications(req.Params) && !declaresExtension(req.Params) && t.nativeState() != nativeYes {
-			return missingCapability(req.ID, "subscriptions/listen with notifications.taskIds"), nil
+		// must fail. With it, the proxy serves the taskIds part (see
+		// listen.go) and the back the rest.
+		if asksTaskNotifications(req.Params) && t.nativeState() != nativeYes {
+			if !declaresExtension(req.Params) {
+				return missingCapability(req.ID, "subscriptions/listen with notifications.taskIds"), nil
+			}
+			return t.listen(ctx, req, notify)
 		}
 	case MethodGet, MethodUpdate, MethodCancel, MethodResult, MethodList:
 		if t.nativeState() != nativeYes {
@@ -685,6 +688,7 @@ func (t *Tasks) finish(r *run, resp *jsonrpc.Response, callErr, cause error) {
 	} else if latest == nil {
 		t.observe(StatusFailed) // the result did not fit in the store
 	}
+	t.changed(r.id)
 	if again && latest != nil {
 		t.startRound(latest)
 	}

@@ -110,6 +110,7 @@ func (t *Tasks) update(id, owner string, responses map[string]json.RawMessage) e
 	}
 	if err == nil && resume != nil {
 		t.observe(StatusWorking)
+		t.changed(id)
 		t.startRound(resume)
 	}
 	return err

@@ -107,6 +107,7 @@ func (t *Tasks) resumeAll() {
 			t.log.Error("tasks: cannot mark an interrupted task failed", "task", rec.ID, "err", err)
 		} else {
 			t.observe(StatusFailed)
+			t.changed(rec.ID)
 			t.log.Warn("tasks: marked failed a task interrupted by a restart", "task", rec.ID)
 		}
 	}
