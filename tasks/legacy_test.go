@@ -24,8 +24,9 @@ type rawSession struct {
 	t    *testing.T
 	conn mcp.Connection
 	seq  int
-	// notes are the notifications read so far.
-	notes []*jsonrpc.Request
+	// notes are the notifications read so far; asks the server's requests
+	// read but not yet taken by serverRequest.
+	notes, asks []*jsonrpc.Request
 }
 
 // dialSession opens a session through d (owner o) and initializes it,
@@ -81,8 +82,12 @@ func (s *rawSession) call(method string, params map[string]any) *jsonrpc.Respons
 
 // note keeps msg when it is a notification.
 func (s *rawSession) note(msg jsonrpc.Message) {
-	if req, ok := msg.(*jsonrpc.Request); ok && !req.IsCall() {
+	req, ok := msg.(*jsonrpc.Request)
+	switch {
+	case ok && !req.IsCall():
 		s.notes = append(s.notes, req)
+	case ok:
+		s.asks = append(s.asks, req)
 	}
 }
 
@@ -305,6 +310,12 @@ func TestLegacyInputRequired(t *testing.T) {
 // arrives, for at most a minute.
 func (s *rawSession) serverRequest(method string) *jsonrpc.Request {
 	s.t.Helper()
+	for i, req := range s.asks {
+		if req.Method == method {
+			s.asks = slices.Delete(s.asks, i, i+1)
+			return req
+		}
+	}
 	ctx, cancel := context.WithTimeout(s.t.Context(), time.Minute)
 	defer cancel()
 	for {
@@ -316,5 +327,43 @@ func (s *rawSession) serverRequest(method string) *jsonrpc.Request {
 			return req
 		}
 		s.note(msg)
+	}
+}
+
+// A server request the proxy cannot tie to one task (another call of the
+// client is in flight on the session and could have sent it) reaches the
+// client, and the task stays working.
+func TestLegacyInputNotTiedWhenAmbiguous(t *testing.T) {
+	store := openTestStore(t, t.TempDir(), StoreOptions{})
+	e := newEngine(t, nil, Options{Store: store, Tools: []string{"test_sampling"}})
+	s, _ := dialSessionCaps(t, e.SessionDialer(&stdio.Command{Path: testenv.GoEverythingServer(t)}), "o", map[string]any{
+		"tasks": map[string]any{"list": map[string]any{}}, "sampling": map[string]any{}, "elicitation": map[string]any{"form": map[string]any{}}})
+	// A call without a task, waiting for its elicitation answer.
+	plainID, _ := jsonrpc.MakeID("plain")
+	if err := s.conn.Write(t.Context(), &jsonrpc.Request{ID: plainID, Method: "tools/call", Params: mustMarshal(map[string]any{
+		"name": "test_elicitation", "arguments": map[string]any{"message": "who?"}})}); err != nil {
+		t.Fatal(err)
+	}
+	elicit := s.serverRequest("elicitation/create")
+	created := s.result(s.call("tools/call", map[string]any{"name": "test_sampling", "arguments": map[string]any{"prompt": "p"}, "task": map[string]any{}}))
+	id, _ := created["task"].(map[string]any)["taskId"].(string)
+	sampling := s.serverRequest("sampling/createMessage")
+	if strings.Contains(string(sampling.Params), relatedTaskKey) {
+		t.Errorf("sampling request tied to a task although another call was in flight: %s", sampling.Params)
+	}
+	if got := s.result(s.call(MethodGet, map[string]any{"taskId": id})); got["status"] != "working" {
+		t.Errorf("tasks/get: %v, want working", got)
+	}
+	// Both still get their answers.
+	if err := s.conn.Write(t.Context(), &jsonrpc.Response{ID: sampling.ID, Result: mustMarshal(map[string]any{
+		"role": "assistant", "content": map[string]any{"type": "text", "text": "fine"}, "model": "m"})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conn.Write(t.Context(), &jsonrpc.Response{ID: elicit.ID, Result: mustMarshal(map[string]any{"action": "decline"})}); err != nil {
+		t.Fatal(err)
+	}
+	res := s.result(s.call(MethodResult, map[string]any{"taskId": id}))
+	if content, _ := res["content"].([]any); len(content) != 1 || content[0].(map[string]any)["text"] != "LLM response: fine" {
+		t.Errorf("tasks/result: %v", res)
 	}
 }
