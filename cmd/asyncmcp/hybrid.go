@@ -20,18 +20,21 @@ import (
 
 // hybridDialer builds the client side of the StreamableHTTP+webhook
 // transport: Streamable HTTP to --server-url, deliveries received on
-// --webhook-listen.
-func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
+// --webhook-listen; status reports whether --server-url answers and the
+// deliveries received.
+func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	if err := w.needServerURL("--backend hybrid needs --server-url URL (the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp)"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c := hybrid.NewClient(&hybrid.ClientOptions{
-		ServerURL:  w.serverURL,
-		WebhookURL: w.webhookURL,
-		Secret:     w.secret,
-		Logger:     log,
+	return w.receive("hybrid", http.DefaultTransport, log, func(webhookURL string, hc *http.Client) receivingClient {
+		return hybrid.NewClient(&hybrid.ClientOptions{
+			ServerURL:  w.serverURL,
+			WebhookURL: webhookURL,
+			Secret:     w.secret,
+			HTTPClient: hc,
+			Logger:     log,
+		})
 	})
-	return w.receive(c, log)
 }
 
 // webhookToolList parses --webhook-tools a,b.
