@@ -101,10 +101,10 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back 
 	}
 	hs := httplimit.Server(handler, log)
 	hs.ConnState = countClients
-	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
-	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "asyncmcp: serving %s://%s%s (Streamable HTTP; by webhook: %s)\n", scheme(o.tlsConf), ln.Addr(), path, strings.Join(tools, ", "))
+	fmt.Fprintf(stdout, "asyncmcp: listening on %s://%s\n", scheme(o.tlsConf), ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serveMaybeTLS(hs, ln, o.tlsConf) }()
 	var result error
 	select {
 	case err := <-errc:
