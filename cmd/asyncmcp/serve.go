@@ -211,7 +211,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if o.tlsConf, err = loadTLS(o.tlsCert, o.tlsKey); err != nil {
 		return err
 	}
-	child, err := o.child.command(rest, log.With("child", filepath.Base(rest[0])))
+	child, err := o.child.command(rest, log.With("server", filepath.Base(rest[0])))
 	if err != nil {
 		return err
 	}
