@@ -137,7 +137,7 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 		if !log.Enabled(ctx, slog.LevelDebug) {
 			return
 		}
-		args := []any{"method", c.method, "id", id.Raw(), "outcome", outcome, "duration", time.Since(c.start)}
+		args := []any{"method", c.method, "id", id.Raw(), "outcome", outcome, "duration_ms", durationMS(time.Since(c.start))}
 		if code != 0 {
 			args = append(args, "code", code)
 		}
@@ -246,7 +246,7 @@ func Pump(ctx context.Context, front, back mcp.Connection, opts *Options) error 
 		if result != nil {
 			reason = result.Error()
 		}
-		log.Info("session ended", "reason", reason, "duration", time.Since(started))
+		log.Info("session ended", "reason", reason, "duration_ms", durationMS(time.Since(started)))
 	}()
 	select {
 	case err := <-frontErr:
@@ -322,4 +322,10 @@ func isEOF(err error) bool {
 func isRejected(err error) bool {
 	var werr *jsonrpc.Error
 	return errors.As(err, &werr) && werr.Code == -32005
+}
+
+// durationMS is d in milliseconds, to the microsecond, for log lines: JSON
+// logs would otherwise carry a time.Duration as integer nanoseconds.
+func durationMS(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
 }

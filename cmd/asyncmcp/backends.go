@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/asyncmcp/asyncmcp-go/bridge"
@@ -199,23 +201,28 @@ func (w *webhookClientFlags) register(fs *flagSet, g string) {
 	fs.durationVar(&w.responseTimeout, []string{"--response-timeout"}, g, "fail a request with a JSON-RPC error when no answer (sqs, sns-sqs: nor progress) came for this long (sqs, sns-sqs default 5m; webhook default: no limit; negative: no limit)")
 }
 
-// webhookDialer builds the client side of the webhook transport.
-func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
+// webhookDialer builds the client side of the webhook transport; status
+// reports whether --server-url answers and the deliveries received.
+func (w *webhookClientFlags) webhookDialer(log *slog.Logger) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	if err := w.needServerURL("--backend webhook needs --server-url URL"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if w.allowUnsigned {
 		log.Warn("accepting unsigned webhook deliveries (--allow-unsigned-webhooks): anyone who can reach the webhook listener can forge answers; use only with servers that cannot sign, on a trusted network")
 	}
-	c := webhook.NewClient(&webhook.ClientOptions{
-		ServerURL:       w.serverURL,
-		WebhookURL:      w.webhookURL,
-		Secret:          w.secret,
-		AllowUnsigned:   w.allowUnsigned,
-		ResponseTimeout: w.responseTimeout,
-		Logger:          log,
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return w.receive("webhook", tr, log, func(webhookURL string, hc *http.Client) receivingClient {
+		return webhook.NewClient(&webhook.ClientOptions{
+			ServerURL:       w.serverURL,
+			WebhookURL:      webhookURL,
+			Secret:          w.secret,
+			AllowUnsigned:   w.allowUnsigned,
+			ResponseTimeout: w.responseTimeout,
+			HTTPClient:      hc,
+			Logger:          log,
+		})
 	})
-	return w.receive(c, log)
 }
 
 // needServerURL fills --server-url from ASYNCMCP_SERVER_URL if unset, and
@@ -230,28 +237,44 @@ func (w *webhookClientFlags) needServerURL(missing string) error {
 	return nil
 }
 
-// A receivingClient is a webhook or hybrid client: a Dialer that receives
-// deliveries on its own listener.
+// A receivingClient is a webhook or hybrid client: a Dialer and the
+// handler of the deliveries for its sessions.
 type receivingClient interface {
 	bridge.Dialer
-	Listen(addr string) (string, error)
+	http.Handler
 	Close() error
 }
 
-// receive starts c's receiver on --webhook-listen and returns c as the
-// back, with a close that stops it.
-func (w *webhookClientFlags) receive(c receivingClient, log *slog.Logger) (bridge.Dialer, func(), error) {
+// receive serves deliveries on --webhook-listen, builds the client with
+// newClient (given the webhook URL and an HTTP client, sending through
+// base, whose exchanges with the server are recorded) and returns it as
+// the back, with a close that stops both and the back's /status.
+func (w *webhookClientFlags) receive(kind string, base http.RoundTripper, log *slog.Logger, newClient func(webhookURL string, hc *http.Client) receivingClient) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	addr := w.listen
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	u, err := c.Listen(addr)
+	reach := newServerReach(kind, w.serverURL)
+	var target atomic.Pointer[receivingClient]
+	recv := reach.deliveries(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		c := target.Load()
+		if c == nil {
+			http.Error(rw, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		(*c).ServeHTTP(rw, r)
+	}))
+	u, stop, err := webhook.ServeDeliveries(addr, recv)
 	if err != nil {
-		c.Close()
-		return nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
+		return nil, nil, nil, fmt.Errorf("receiving webhooks on %s: %w", addr, err)
 	}
-	log.Info("receiving webhook deliveries", "url", u, "server", w.serverURL)
-	return c, func() { c.Close() }, nil
+	if w.webhookURL != "" {
+		u = w.webhookURL
+	}
+	c := newClient(u, reach.client(base))
+	target.Store(&c)
+	log.Info("receiving webhook deliveries", "url", u, "server", redactURL(w.serverURL))
+	return c, func() { c.Close(); stop() }, reach.status(), nil
 }
 
 // backendOptions select and configure an asynchronous back for the proxy.
@@ -282,11 +305,9 @@ func (b *backendOptions) dialer(ctx context.Context, log *slog.Logger) (d bridge
 		b.queue.requestTimeout = b.hook.responseTimeout
 		return b.queue.dialer(ctx, kind, log)
 	case "webhook":
-		d, close, err = b.hook.webhookDialer(log)
-		return d, close, nil, err
+		return b.hook.webhookDialer(log)
 	case "hybrid", "streamable-http-webhook":
-		d, close, err = b.hook.hybridDialer(log)
-		return d, close, nil, err
+		return b.hook.hybridDialer(log)
 	}
 	return nil, nil, nil, usagef("--backend: want sqs, sns-sqs, webhook or hybrid, got %q", b.kind)
 }

@@ -20,18 +20,21 @@ import (
 
 // hybridDialer builds the client side of the StreamableHTTP+webhook
 // transport: Streamable HTTP to --server-url, deliveries received on
-// --webhook-listen.
-func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), error) {
+// --webhook-listen; status reports whether --server-url answers and the
+// deliveries received.
+func (w *webhookClientFlags) hybridDialer(log *slog.Logger) (bridge.Dialer, func(), httpfront.StatusFunc, error) {
 	if err := w.needServerURL("--backend hybrid needs --server-url URL (the server's Streamable HTTP endpoint, e.g. http://127.0.0.1:8000/mcp)"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	c := hybrid.NewClient(&hybrid.ClientOptions{
-		ServerURL:  w.serverURL,
-		WebhookURL: w.webhookURL,
-		Secret:     w.secret,
-		Logger:     log,
+	return w.receive("hybrid", http.DefaultTransport, log, func(webhookURL string, hc *http.Client) receivingClient {
+		return hybrid.NewClient(&hybrid.ClientOptions{
+			ServerURL:  w.serverURL,
+			WebhookURL: webhookURL,
+			Secret:     w.secret,
+			HTTPClient: hc,
+			Logger:     log,
+		})
 	})
-	return w.receive(c, log)
 }
 
 // webhookToolList parses --webhook-tools a,b.
@@ -98,10 +101,10 @@ func (o *serveOptions) serveHybrid(ctx context.Context, cmd bridge.Dialer, back 
 	}
 	hs := httplimit.Server(handler, log)
 	hs.ConnState = countClients
-	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s (Streamable HTTP; by webhook: %s)\n", ln.Addr(), path, strings.Join(tools, ", "))
-	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "asyncmcp: serving %s://%s%s (Streamable HTTP; by webhook: %s)\n", scheme(o.tlsConf), ln.Addr(), path, strings.Join(tools, ", "))
+	fmt.Fprintf(stdout, "asyncmcp: listening on %s://%s\n", scheme(o.tlsConf), ln.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- serveMaybeTLS(hs, ln, o.tlsConf) }()
 	var result error
 	select {
 	case err := <-errc:

@@ -104,8 +104,14 @@ func TestJSONLogs(t *testing.T) {
 			if strings.HasPrefix(want.msg, "MCP server") && l["pid"] == nil {
 				t.Errorf("%q has no pid: %v", want.msg, l)
 			}
-			if want.msg == "request finished" && (l["session"] == nil || l["duration"] == nil || l["id"] == nil) {
-				t.Errorf("%q lacks session, id or duration: %v", want.msg, l)
+			if want.msg == "request finished" && (l["session"] == nil || l["id"] == nil) {
+				t.Errorf("%q lacks session or id: %v", want.msg, l)
+			}
+			if want.msg == "request finished" || want.msg == "session ended" {
+				// Milliseconds as a JSON number, not nanoseconds.
+				if ms, ok := l["duration_ms"].(float64); !ok || ms < 0 || ms > 60_000 || l["duration"] != nil {
+					t.Errorf("%q: duration_ms %v (%T), duration %v; want milliseconds as a number and no duration", want.msg, l["duration_ms"], l["duration_ms"], l["duration"])
+				}
 			}
 		}
 	})
@@ -131,6 +137,10 @@ func TestJSONLogs(t *testing.T) {
 			if findLog(lines, want.msg, want.fields) == nil {
 				t.Errorf("no log line %q with %v in:\n%s", want.msg, want.fields, p.Log())
 			}
+		}
+		// Child lines carry the key "server", as in proxy.
+		if l := findLog(lines, "MCP server started", map[string]string{"server": "echo-server"}); l == nil || l["child"] != nil {
+			t.Errorf("serve's child log line %v: want key server=echo-server and no key child", l)
 		}
 	})
 

@@ -26,6 +26,23 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
+// serveMaybeTLS serves hs on ln, with TLS when tlsConf is not nil.
+func serveMaybeTLS(hs *http.Server, ln net.Listener, tlsConf *tls.Config) error {
+	if tlsConf == nil {
+		return hs.Serve(ln)
+	}
+	hs.TLSConfig = tlsConf
+	return hs.ServeTLS(ln, "", "")
+}
+
+// scheme is "https" when tlsConf is not nil, else "http".
+func scheme(tlsConf *tls.Config) string {
+	if tlsConf != nil {
+		return "https"
+	}
+	return "http"
+}
+
 // countClients keeps asyncmcp_clients_open in step with the listener's
 // connections (an http.Server ConnState hook).
 func countClients(_ net.Conn, st http.ConnState) {

@@ -594,12 +594,8 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 		handler = mux
 	}
 	srv := httplimit.Server(handler, log)
-	srv.ConnState, srv.TLSConfig = countClients, tlsConf
-	scheme := "http"
-	if tlsConf != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + ln.Addr().String()
+	srv.ConnState = countClients
+	base := scheme(tlsConf) + "://" + ln.Addr().String()
 	for _, name := range sortedKeys(backs) {
 		prefix := ""
 		if name != "" {
@@ -613,13 +609,7 @@ func (o *proxyOptions) serveHTTP(ctx context.Context, out io.Writer, log *slog.L
 	fmt.Fprintf(out, "asyncmcp: listening on %s\n", base)
 
 	errc := make(chan error, 1)
-	go func() {
-		if tlsConf != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
+	go func() { errc <- serveMaybeTLS(srv, ln, tlsConf) }()
 	select {
 	case err := <-errc:
 		front.Close()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,6 +49,9 @@ type serveOptions struct {
 	child       childFlags
 	statusAddr  string
 	maxChildren int
+	tlsCert     string
+	tlsKey      string
+	tlsConf     *tls.Config // from tlsCert and tlsKey
 	log         logOptions
 }
 
@@ -174,6 +178,8 @@ func (o *serveOptions) flags() *flagSet {
 	o.hook.register(fs, serveGroups[2])
 	o.child.register(fs, serveGroups[3])
 	fs.stringVar(&o.statusAddr, []string{"--status-addr"}, "ADDR", serveGroups[4], "serve /status (JSON health, 503 when the back is down) and /metrics (Prometheus) on ADDR, e.g. 127.0.0.1:9090 (or set ASYNCMCP_STATUS_ADDR)")
+	fs.stringVar(&o.tlsCert, []string{"--tls-cert"}, "FILE", serveGroups[4], "serve HTTPS with this PEM certificate (chain) on --listen (webhook, hybrid) and --status-addr; needs --tls-key")
+	fs.stringVar(&o.tlsKey, []string{"--tls-key"}, "FILE", serveGroups[4], "PEM private key of --tls-cert")
 	fs.intVar(&o.maxChildren, []string{"--max-children"}, "N", serveGroups[4], "most child processes at once (sessions and the --pool-size pool), else the session's requests get an error (default 100; negative: no cap)")
 	o.log.register(fs, serveGroups[5])
 	return fs
@@ -199,7 +205,13 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	if o.statusAddr == "" {
 		o.statusAddr = os.Getenv("ASYNCMCP_STATUS_ADDR")
 	}
-	child, err := o.child.command(rest, log.With("child", filepath.Base(rest[0])))
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if o.tlsConf, err = loadTLS(o.tlsCert, o.tlsKey); err != nil {
+		return err
+	}
+	child, err := o.child.command(rest, log.With("server", filepath.Base(rest[0])))
 	if err != nil {
 		return err
 	}
@@ -218,7 +230,7 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 			return err
 		}
 		st.queueURL = o.queue.queueURL
-		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		stopStatus, err := st.start(o.statusAddr, o.tlsConf, stdout, log)
 		if err != nil {
 			l.Close()
 			return err
@@ -245,16 +257,16 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 		mux := http.NewServeMux()
 		mux.Handle(path, srv)
 		st.webhook = true
-		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		stopStatus, err := st.start(o.statusAddr, o.tlsConf, stdout, log)
 		if err != nil {
 			srv.Close()
 			return err
 		}
 		defer stopStatus()
-		return serveListener(ctx, o.hook.listen, path, mux, srv, cmd, stdout, log)
+		return serveListener(ctx, o.hook.listen, o.tlsConf, path, mux, srv, cmd, stdout, log)
 	case "hybrid":
 		st.webhook = true
-		stopStatus, err := st.start(o.statusAddr, stdout, log)
+		stopStatus, err := st.start(o.statusAddr, o.tlsConf, stdout, log)
 		if err != nil {
 			return err
 		}
@@ -266,9 +278,9 @@ func runServe(ctx context.Context, args []string, stdin io.ReadCloser, stdout io
 	return usagef("--transport: want sqs, sns-sqs, webhook or hybrid, got %q", o.transport)
 }
 
-// serveListener serves handler on addr and bridges the sessions of l to
-// children of cmd until ctx is done.
-func serveListener(ctx context.Context, addr, path string, handler http.Handler, l bridge.Listener, d bridge.Dialer, stdout io.Writer, log *slog.Logger) error {
+// serveListener serves handler on addr (HTTPS when tlsConf is not nil) and
+// bridges the sessions of l to children of cmd until ctx is done.
+func serveListener(ctx context.Context, addr string, tlsConf *tls.Config, path string, handler http.Handler, l bridge.Listener, d bridge.Dialer, stdout io.Writer, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
@@ -276,9 +288,9 @@ func serveListener(ctx context.Context, addr, path string, handler http.Handler,
 	hs := httplimit.Server(handler, log)
 	hs.ConnState = countClients
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(stdout, "asyncmcp: serving http://%s%s\n", ln.Addr(), path)
-	fmt.Fprintf(stdout, "asyncmcp: listening on http://%s\n", ln.Addr())
+	go func() { errc <- serveMaybeTLS(hs, ln, tlsConf) }()
+	fmt.Fprintf(stdout, "asyncmcp: serving %s://%s%s\n", scheme(tlsConf), ln.Addr(), path)
+	fmt.Fprintf(stdout, "asyncmcp: listening on %s://%s\n", scheme(tlsConf), ln.Addr())
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -67,9 +68,9 @@ func (s *serveStatus) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(b)
 }
 
-// start listens on addr (nothing when addr is empty) and returns a stop
-// function.
-func (s *serveStatus) start(addr string, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
+// start listens on addr (nothing when addr is empty), with TLS when tlsConf
+// is not nil, and returns a stop function.
+func (s *serveStatus) start(addr string, tlsConf *tls.Config, stdout io.Writer, log *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
@@ -83,7 +84,8 @@ func (s *serveStatus) start(addr string, stdout io.Writer, log *slog.Logger) (st
 	mux.HandleFunc("/status", s.serveHTTP)
 	mux.Handle("/metrics", metricsHandler(backs, nil))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go hs.Serve(ln)
-	fmt.Fprintf(stdout, "asyncmcp: status at http://%s/status, metrics at http://%s/metrics\n", ln.Addr(), ln.Addr())
+	go serveMaybeTLS(hs, ln, tlsConf)
+	sc := scheme(tlsConf)
+	fmt.Fprintf(stdout, "asyncmcp: status at %s://%s/status, metrics at %s://%s/metrics\n", sc, ln.Addr(), sc, ln.Addr())
 	return func() { stopHTTP(hs) }, nil
 }
