@@ -3,19 +3,25 @@
 package sqs_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/asyncmcp/asyncmcp-go/bridge"
 	"github.com/asyncmcp/asyncmcp-go/internal/testenv"
 	"github.com/asyncmcp/asyncmcp-go/internal/wire"
 	"github.com/asyncmcp/asyncmcp-go/sqs"
+	"github.com/asyncmcp/asyncmcp-go/stdio"
 	"github.com/asyncmcp/asyncmcp-go/transporttest"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -32,12 +38,40 @@ import (
 //
 // It reports honest calls per second, hostile messages sent, and the heap
 // and goroutines left at the end (bounded: they do not grow with time).
+//
+// The sub-benchmark "inprocess" answers with an MCP server in this process;
+// "children" answers as `serve --transport sqs -- echo-server` does, with a
+// child process per session (examples/echo-server), and also reports the
+// most children alive at once and the peak resident memory of this process
+// plus its children (Linux /proc; 0 elsewhere), sampled every second.
 func BenchmarkHostileSoak(b *testing.B) {
+	b.Run("inprocess", func(b *testing.B) {
+		soak(b, func(l *sqs.Listener) func() int { transporttest.ServeMCP(b, l, transporttest.NewServer()); return nil })
+	})
+	b.Run("children", func(b *testing.B) {
+		echo := testenv.EchoServer(b)
+		soak(b, func(l *sqs.Listener) func() int {
+			cmd := &stdio.Command{Path: echo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				bridge.Serve(ctx, l, cmd, &bridge.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			}()
+			b.Cleanup(func() { cancel(); l.Close(); <-done; cmd.Close() })
+			return func() int { return cmd.Status().Alive }
+		})
+	})
+}
+
+// soak runs the soak against the server that serve starts on l; serve
+// returns how many children are alive now, or nil when there are none.
+func soak(b *testing.B, serve func(l *sqs.Listener) func() int) {
 	f := testenv.StartFauxqs(b)
 	req := newQueue(b, f, "soak-req", nil)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := listen(b, f, sqs.ServerConfig{QueueURL: req, Pollers: 2, Logger: discard})
-	transporttest.ServeMCP(b, l, transporttest.NewServer())
+	children := serve(l)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -99,6 +133,32 @@ func BenchmarkHostileSoak(b *testing.B) {
 
 	var next atomic.Int64
 	var answered atomic.Int64
+	var peakChildren, peakRSS atomic.Int64
+	sample := func() {
+		if children != nil {
+			if n := int64(children()); n > peakChildren.Load() {
+				peakChildren.Store(n)
+			}
+		}
+		if r := treeRSS(); r > peakRSS.Load() {
+			peakRSS.Store(r)
+		}
+	}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	var sw sync.WaitGroup
+	sw.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			sample()
+			select {
+			case <-sampleCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -140,6 +200,55 @@ func BenchmarkHostileSoak(b *testing.B) {
 	b.ReportMetric(float64(hostile.Load()), "hostile-msgs")
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
+	stopSampling()
+	sw.Wait()
+	sample()
+	b.ReportMetric(float64(peakRSS.Load())/(1<<20), "peak-RSS-MiB")
+	if children != nil {
+		b.ReportMetric(float64(peakChildren.Load()), "peak-children")
+	}
+}
+
+// treeRSS is the resident memory of this process and its direct children,
+// in bytes, from /proc (0 where there is no /proc).
+func treeRSS() int64 {
+	self := os.Getpid()
+	total := rssOf(self)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(self) {
+			total += rssOf(pid)
+		}
+	}
+	return total
+}
+
+func rssOf(pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // drain empties the attacker's queue without waiting.
